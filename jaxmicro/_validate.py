@@ -1,0 +1,82 @@
+"""Input validation shared by the public boundaries of every subpackage.
+
+Shape checks are static and always run. Value checks (finite, unit norm, range) need concrete
+values: they run on NumPy arrays and concrete JAX arrays, and are skipped on tracers (inside
+``jit``/``grad``/``vmap``), where the functions document their behaviour instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_concrete(x) -> bool:
+    """True if ``x`` holds values (not a tracer), so value checks can run."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def as_float_array(x, name: str) -> jax.Array:
+    """Converts ``x`` to a floating JAX array (keeps float32/float64, promotes ints)."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
+def check_trailing(x, name: str, size: int | Sequence[int]) -> None:
+    """Raises ValueError unless the trailing axis of ``x`` has ``size`` (or one of the sizes)."""
+    sizes = (size,) if isinstance(size, int) else tuple(size)
+    shape = np.shape(x)
+    if len(shape) == 0 or shape[-1] not in sizes:
+        want = " or ".join(str(s) for s in sizes)
+        raise ValueError(f"{name}: expected a trailing axis of size {want}, got shape {shape}")
+
+
+def check_ndim(x, name: str, ndims: int | Sequence[int], what: str = "") -> None:
+    """Raises ValueError unless ``x.ndim`` is one of ``ndims``."""
+    allowed = (ndims,) if isinstance(ndims, int) else tuple(ndims)
+    nd = np.ndim(x)
+    if nd not in allowed:
+        want = " or ".join(str(n) for n in allowed)
+        extra = f" ({what})" if what else ""
+        raise ValueError(f"{name}: expected {want} dimensions{extra}, got shape {np.shape(x)}")
+
+
+def check_finite(x, name: str) -> None:
+    """Raises ValueError if a concrete ``x`` holds NaN or infinity."""
+    if is_concrete(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(np.asarray(x))))
+        raise ValueError(f"{name}: contains {bad} non-finite value(s) (NaN or inf)")
+
+
+def check_unit_norm(q, name: str, atol: float = 1e-3) -> None:
+    """Raises ValueError if a concrete ``q`` has rows whose norm differs from 1 by more than atol."""
+    check_finite(q, name)
+    if is_concrete(q):
+        norms = np.linalg.norm(np.asarray(q, dtype=np.float64), axis=-1)
+        worst = float(np.max(np.abs(norms - 1.0))) if norms.size else 0.0
+        if worst > atol:
+            raise ValueError(
+                f"{name}: quaternions must have unit norm (tolerance {atol}); "
+                f"the worst of {norms.size} deviates by {worst:.3g}"
+            )
+
+
+def check_range(x, name: str, low: float, high: float) -> None:
+    """Raises ValueError if a concrete ``x`` has values outside [low, high]."""
+    check_finite(x, name)
+    if is_concrete(x) and np.size(x):
+        a = np.asarray(x)
+        lo, hi = float(a.min()), float(a.max())
+        if lo < low or hi > high:
+            raise ValueError(f"{name}: values must lie in [{low}, {high}], got [{lo:.4g}, {hi:.4g}]")
+
+
+def check_choice(value, name: str, choices: Sequence) -> None:
+    """Raises ValueError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name}: unknown value {value!r}; expected one of {sorted(choices)}")
