@@ -1,4 +1,4 @@
-"""Reconstruction: loss identities, every optimizer lowers the loss, multigrid, 2D->3D, ensembles."""
+"""Reconstruction: loss identities, optimizers lower the loss, multigrid, 2D->3D, ensembles."""
 
 import jax
 import jax.numpy as jnp

@@ -160,8 +160,9 @@ class Target:
     """Target descriptors: ``levels[k][name]`` at multigrid level k (0 = finest).
 
     ``ndim`` is the number of spatial axes of the reference (a 2D target on a 3D field means the
-    slice loss) and ``channels`` its number of channels (4 for quaternions). ``directional`` targets carry a leading axis of 3: one 2D target per slice
-    direction (the slices normal to axis 0, 1, 2), built by :func:`orthogonal_targets`.
+    slice loss) and ``channels`` its number of channels (4 for quaternions). ``directional``
+    targets carry a leading axis of 3: one 2D target per slice direction (the slices normal to
+    axis 0, 1, 2), built by :func:`orthogonal_targets`.
     """
 
     levels: tuple[dict[str, jax.Array], ...]
