@@ -73,7 +73,9 @@ def check_range(x, name: str, low: float, high: float) -> None:
         a = np.asarray(x)
         lo, hi = float(a.min()), float(a.max())
         if lo < low or hi > high:
-            raise ValueError(f"{name}: values must lie in [{low}, {high}], got [{lo:.4g}, {hi:.4g}]")
+            raise ValueError(
+                f"{name}: values must lie in [{low}, {high}], got [{lo:.4g}, {hi:.4g}]"
+            )
 
 
 def check_choice(value, name: str, choices: Sequence) -> None:

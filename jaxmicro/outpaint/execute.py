@@ -31,6 +31,23 @@ InpaintFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 """``inpaint_fn(key, known, mask) -> samples``, all (B, b, b, b, C); mask = 1 where known."""
 
 
+def repaint_inpainter(eps_fn, schedule, **repaint_options) -> InpaintFn:
+    """``inpaint_fn`` for :func:`outpaint_volume` from a denoiser: RePaint with fixed options.
+
+    Args:
+        eps_fn: denoiser ``eps_fn(x, t)``.
+        schedule: its diffusion schedule.
+        repaint_options: keyword arguments of ``jaxmicro.diffusion.repaint_sample`` (resample,
+            jump, plain_tail, num_steps, eta).
+    """
+    from jaxmicro.diffusion.repaint import repaint_sample
+
+    def inpaint(key, known, mask):
+        return repaint_sample(key, eps_fn, schedule, known, mask, **repaint_options)
+
+    return inpaint
+
+
 def plan_fingerprint(batches: Sequence[Sequence[tuple[int, int, int]]], block: int) -> str:
     """A short hash of a plan, stored with the volume so a resume uses the same plan."""
     text = json.dumps([block, [[list(c) for c in batch] for batch in batches]])
@@ -110,7 +127,7 @@ def outpaint_volume(
         block: block edge in voxels, as planned.
         resume: continue an interrupted run in ``directory`` (the plan must be the same).
         mesh: optional device mesh with a ``'batch'`` axis; blocks of a batch are sharded over it
-            (the padded batch size must divide evenly by the axis size).
+            (batches are zero-padded to a multiple of the axis size).
         stop_after: stop after this many batches in total (to test interruption).
         progress: show a progress bar.
 
@@ -127,13 +144,10 @@ def outpaint_volume(
     values, written, start = _open(directory, shape, channels, fingerprint, resume)
     batch_size = max(len(b) for b in batches)
     if mesh is not None:
+        devices = mesh.shape["batch"]
+        batch_size = -(-batch_size // devices) * devices  # pad so the batch splits evenly
         sharding = NamedSharding(mesh, PartitionSpec("batch"))
         replicated = NamedSharding(mesh, PartitionSpec())
-        if batch_size % mesh.shape["batch"]:
-            raise ValueError(
-                f"mesh: the batch size {batch_size} must be a multiple of the 'batch' axis "
-                f"size {mesh.shape['batch']}"
-            )
         run = jax.jit(
             inpaint_fn, in_shardings=(replicated, sharding, sharding), out_shardings=sharding
         )

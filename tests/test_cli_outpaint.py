@@ -1,0 +1,116 @@
+"""`jaxmicro outpaint` end to end on a tiny 3D run: a box, an STL part, and resume."""
+
+import json
+
+import numpy as np
+import pytest
+
+from jaxmicro.cli import main
+from jaxmicro.nn import UNetConfig
+from jaxmicro.outpaint import write_stl
+from jaxmicro.train import DataConfig, TrainConfig, fit
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("outpaint")
+    rng = np.random.default_rng(0)
+    blocks = np.repeat(rng.uniform(-1, 1, (16, 2, 2, 2, 1)), 4, axis=1)
+    blocks = np.repeat(np.repeat(blocks, 4, axis=2), 4, axis=3).astype(np.float32)
+    np.save(root / "blocks.npy", blocks)
+    config = TrainConfig(
+        name="tiny3d",
+        model=UNetConfig(
+            spatial_dims=3,
+            in_channels=1,
+            channels=(4, 8),
+            num_res_blocks=1,
+            attention_levels=(),
+            num_groups=2,
+            dropout=0.0,
+        ),
+        data=DataConfig(kind="npy", shape=(8, 8, 8), path=str(root / "blocks.npy")),
+        num_diffusion_steps=10,
+        batch_size=4,
+        num_train_steps=2,
+        warmup_steps=1,
+        log_every=1,
+        checkpoint_every=2,
+    )
+    fit(config, root / "run", progress=False)
+    return root
+
+
+def _outpaint(run, out, *extra):
+    return main(
+        [
+            "outpaint",
+            "--checkpoint",
+            str(run),
+            "--out",
+            str(out),
+            "--resample",
+            "2",
+            "--plain-tail",
+            "1",
+            "--steps",
+            "4",
+            "--batch-size",
+            "4",
+            *extra,
+        ]
+    )
+
+
+def test_box_is_filled_segmented_and_resumable(tiny_run):
+    out = tiny_run / "box"
+    assert _outpaint(tiny_run / "run", out, "--shape", "12,12,16") == 0
+    values = np.load(out / "volume" / "values.npy")
+    written = np.load(out / "volume" / "written.npy")
+    assert values.shape == (12, 12, 16, 1) and np.isfinite(values).all()
+    assert (written >= 0).all()  # every voxel generated
+    labels = np.load(out / "grain_ids.npy")
+    assert labels.shape == (12, 12, 16) and labels.min() >= 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["grains"] == labels.max() and summary["voxels_per_minute"] > 0
+    for name in ("volume.vti", "slices.png", "statistics.md"):
+        assert (out / name).stat().st_size > 0
+    # A finished run resumed does nothing more and keeps the same volume.
+    assert _outpaint(tiny_run / "run", out, "--shape", "12,12,16", "--resume") == 0
+    np.testing.assert_array_equal(np.load(out / "volume" / "values.npy"), values)
+
+
+def test_stl_part_is_masked(tiny_run):
+    stl = tiny_run / "part.stl"
+    lo, hi = np.array([0.0, 0.0, 0.0]), np.array([1.0, 0.5, 1.2])  # x, y, z
+    v = np.array([[x, y, z] for z in (0, 1) for y in (0, 1) for x in (0, 1)], float) * (hi - lo)
+    quads = [(0, 2, 3, 1), (4, 5, 7, 6), (0, 1, 5, 4), (2, 6, 7, 3), (0, 4, 6, 2), (1, 3, 7, 5)]
+    tris = [[v[a], v[b], v[c]] for a, b, c, d in quads] + [
+        [v[a], v[c], v[d]] for a, b, c, d in quads
+    ]
+    write_stl(stl, np.array(tris))
+    out = tiny_run / "part"
+    reference = tiny_run / "reference.npy"
+    np.save(reference, np.repeat(np.arange(8).reshape(2, 2, 2), 5, 0).repeat(5, 1).repeat(5, 2))
+    assert (
+        _outpaint(
+            tiny_run / "run",
+            out,
+            "--stl",
+            str(stl),
+            "--voxel",
+            "0.1",
+            "--reference",
+            str(reference),
+        )
+        == 0
+    )
+    labels = np.load(out / "grain_ids.npy")
+    assert labels.shape == (12, 8, 10)  # z, y, x of the part at 0.1, padded to the block in y
+    assert (labels[:, 5:, :] == 0).all() and (labels[:, :5, :] > 0).all()
+    assert "KL" in (out / "statistics.md").read_text()
+
+
+def test_bad_arguments_exit_with_a_message(tiny_run, capsys):
+    assert _outpaint(tiny_run / "run", tiny_run / "bad", "--shape", "4,4,4") == 2
+    assert "--shape" in capsys.readouterr().err
