@@ -72,8 +72,9 @@ def test_default_grid_holds_the_mesh(tmp_path):
     mask, origin = voxelize(tris, 0.5)
     assert mask.shape == (6, 4, 8) and mask.all()
     np.testing.assert_array_equal(origin, 0.0)
-    # Sizes that are whole numbers of voxels only up to rounding: 1.0 / 0.1, 1.2 / 0.1.
-    mask, _ = voxelize(box_mesh([0, 0, 0], [1.0, 0.5, 1.2]), 0.1)
+    # Sizes that are whole numbers of voxels only up to rounding (float32 STL vertices).
+    box = box_mesh([0, 0, 0], [1.0, 0.5, 1.2]).astype(np.float32)
+    mask, _ = voxelize(box, 0.1)
     assert mask.shape == (12, 5, 10) and mask.all()
 
 

@@ -114,8 +114,9 @@ def voxelize(
     lo = tri.reshape(-1, 3).min(0) if origin is None else np.asarray(origin, dtype=np.float64)
     if shape is None:
         extent = tri.reshape(-1, 3).max(0) - lo
-        # 1e-9 absorbs rounding (1.0 / 0.1 = 10.000000000000002 must give 10 voxels).
-        nx, ny, nz = np.maximum(np.ceil(extent / voxel - 1e-9).astype(int), 1)
+        # Extents within 1e-4 voxel of a whole number are rounding, e.g. float32 STL vertices:
+        # 1.2 is stored as 1.2000000477, which must still give 12 voxels of 0.1.
+        nx, ny, nz = np.maximum(np.ceil(extent / voxel - 1e-4).astype(int), 1)
         shape = (nz, ny, nx)
     nz, ny, nx = (int(s) for s in shape)
     nudge = 1e-6 * voxel * np.array([1.0, np.sqrt(2.0)])  # off any grid-aligned edge or vertex
