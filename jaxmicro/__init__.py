@@ -1,6 +1,6 @@
 """jaxmicro: differentiable generation and reconstruction of microstructures in JAX.
 
-Subpackages, each with one noun (import them explicitly, e.g. ``from jaxmicro import orientations``):
+Subpackages, one noun each (import them explicitly: ``from jaxmicro import orientations``):
 
 - ``orientations``: quaternions, Euler angles, crystal symmetry (conventions stated there, once).
 - ``harmonics``: hyperspherical harmonics (HSH), symmetrized HSH (SHSH), ROGSH bases.

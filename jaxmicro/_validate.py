@@ -54,7 +54,7 @@ def check_finite(x, name: str) -> None:
 
 
 def check_unit_norm(q, name: str, atol: float = 1e-3) -> None:
-    """Raises ValueError if a concrete ``q`` has rows whose norm differs from 1 by more than atol."""
+    """Raises ValueError if a concrete ``q`` has rows whose norm is off 1 by more than atol."""
     check_finite(q, name)
     if is_concrete(q):
         norms = np.linalg.norm(np.asarray(q, dtype=np.float64), axis=-1)
