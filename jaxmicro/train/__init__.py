@@ -1,0 +1,29 @@
+"""Training of diffusion models: pure train step, EMA, sharded data parallelism, checkpoints."""
+
+from jaxmicro.train.checkpoint import Checkpointer as Checkpointer
+from jaxmicro.train.checkpoint import abstract_with_shardings as abstract_with_shardings
+from jaxmicro.train.config import DataConfig as DataConfig
+from jaxmicro.train.config import TrainConfig as TrainConfig
+from jaxmicro.train.config import load_config as load_config
+from jaxmicro.train.config import load_experiment_config as load_experiment_config
+from jaxmicro.train.config import make_schedule as make_schedule
+from jaxmicro.train.config import save_config as save_config
+from jaxmicro.train.data import ArrayDataset as ArrayDataset
+from jaxmicro.train.data import boundary_field as boundary_field
+from jaxmicro.train.data import make_dataset as make_dataset
+from jaxmicro.train.loop import fit as fit
+from jaxmicro.train.loop import restore_run as restore_run
+from jaxmicro.train.parallel import batch_mesh as batch_mesh
+from jaxmicro.train.parallel import batch_sharded as batch_sharded
+from jaxmicro.train.parallel import global_batch as global_batch
+from jaxmicro.train.parallel import initialize_distributed as initialize_distributed
+from jaxmicro.train.parallel import replicated as replicated
+from jaxmicro.train.sampling import generate as generate
+from jaxmicro.train.sampling import save_grid as save_grid
+from jaxmicro.train.step import TrainState as TrainState
+from jaxmicro.train.step import ema_update as ema_update
+from jaxmicro.train.step import init_state as init_state
+from jaxmicro.train.step import make_optimizer as make_optimizer
+from jaxmicro.train.step import make_train_step as make_train_step
+from jaxmicro.train.step import model_from_state as model_from_state
+from jaxmicro.train.step import step_key as step_key
