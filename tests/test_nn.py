@@ -66,6 +66,7 @@ def test_unet_shapes_dtypes_and_jit(cfg, spatial):
     np.testing.assert_array_equal(out, 0.0)
 
 
+@pytest.mark.slow  # ~50 s of compilation on 2 CPU cores
 def test_unet_nonzero_after_perturbation_and_dropout_key():
     cfg = dataclasses.replace(TINY2D, dropout=0.5)
     graphdef, state = _init(cfg)
@@ -82,6 +83,7 @@ def test_unet_nonzero_after_perturbation_and_dropout_key():
     assert _apply_jit(graphdef, state, x.astype(jnp.float64), t).dtype == jnp.float64
 
 
+@pytest.mark.slow  # ~50 s of compilation on 2 CPU cores
 def test_unet_learned_variance_fourier_and_conditioning():
     cfg = dataclasses.replace(
         TINY2D,

@@ -23,8 +23,9 @@ class GrainPaintConfig:
     python experiments/grainpaint/run.py --variant smoke --out runs/grainpaint_smoke
     python experiments/grainpaint/run.py --variant paper --out runs/grainpaint_paper
 
-    ``smoke``: 16^3 blocks, tiny UNet, T = 50, a 48^3 outpainted volume; about 30 minutes on 2
-    CPU cores. ``paper``: 32^3 blocks, T = 250, U = 10, j = 1, 25 plain steps, ~6M-parameter
+    ``smoke``: 16^3 blocks, tiny UNet, T = 50, a 40^3 outpainted volume. Measured on a loaded
+    2-core CPU: data 24 s, training 15 min, outpainting 5 min with U = 1 (U = 10 makes about 8x
+    more denoiser calls). ``paper``: 32^3 blocks, T = 250, U = 10, j = 1, 25 plain steps, ~6M-parameter
     UNet, 100^3 Potts volumes, a 128^3 outpainted volume (GPU).
     """
 
@@ -55,7 +56,7 @@ def get_config(variant: str = "smoke") -> GrainPaintConfig:
                 model=UNetConfig(
                     spatial_dims=3,
                     in_channels=1,
-                    channels=(16, 32),
+                    channels=(8, 16),
                     num_res_blocks=1,
                     attention_levels=(),
                     num_groups=8,
@@ -66,7 +67,7 @@ def get_config(variant: str = "smoke") -> GrainPaintConfig:
                 beta_start=1e-3,
                 beta_end=0.2,
                 loss="l1",
-                batch_size=8,
+                batch_size=4,
                 num_train_steps=600,
                 learning_rate=2e-3,
                 warmup_steps=50,
