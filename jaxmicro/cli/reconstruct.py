@@ -59,7 +59,7 @@ def register(subparsers) -> None:
     source.add_argument(
         "--example",
         action="store_true",
-        help="use a built-in 48x48 columnar cubic polycrystal (about a minute on 2 CPU cores)",
+        help="use a built-in 48x48 columnar cubic polycrystal (under a minute on 2 idle CPU cores)",
     )
     p.add_argument("--out", required=True, type=pathlib.Path, help="output directory")
     p.add_argument("--shape", help="reconstruction size, e.g. 64,64 or 64,64,64 (default: REF's)")
