@@ -41,9 +41,11 @@ def _numpy_potts(key, ids, sweeps, kT):
     for t in range(sweeps):
         step_key = jax.random.fold_in(key, t)
         for i, site in enumerate(itertools.product(*map(range, moduli))):
-            k_prop, k_acc = jax.random.split(jax.random.fold_in(step_key, i))
-            pick = np.asarray(jax.random.randint(k_prop, cells, 0, len(offsets), dtype=jnp.int32))
-            u = np.asarray(jax.random.uniform(k_acc, cells, jnp.float32))
+            # one 32-bit word per site: bits * n = pick * 2^32 + rest, u from the top of rest
+            bits = jax.random.bits(jax.random.fold_in(step_key, i), cells, jnp.uint32)
+            wide = np.asarray(bits, np.uint64) * len(offsets)
+            pick = (wide >> 32).astype(np.int64)
+            u = (((wide & 0xFFFFFFFF) >> 8).astype(np.float64) + 0.5) * 2.0**-24
             mask = np.all(
                 [c % m == a for c, m, a in zip(coords, moduli, site, strict=True)], axis=0
             )
@@ -180,3 +182,20 @@ def test_melt_pool_grains_elongate_along_build_direction():
 
     scan_axis, build_axis = mean_intercept_lengths(am(jax.random.key(1), ids))
     assert build_axis > 1.3 * scan_axis
+
+
+def test_index_and_uniform_from_one_word_match_64_bit_arithmetic():
+    from jaxmicro.synth._potts import _index_and_uniform
+
+    bits = jax.random.bits(jax.random.key(3), (200_000,), jnp.uint32)
+    index, u = _index_and_uniform(bits, 26)
+    wide = np.asarray(bits, np.uint64) * 26
+    np.testing.assert_array_equal(np.asarray(index), (wide >> 32).astype(np.int64))
+    expected_u = ((wide & 0xFFFFFFFF) >> 8).astype(np.float64) * 2.0**-24 + 2.0**-25
+    np.testing.assert_allclose(np.asarray(u, np.float64), expected_u, rtol=1e-7)
+    assert 0.0 < float(u.min()) and float(u.max()) < 1.0
+    # given the index, u is still uniform: its mean per index is 1/2 within 4 standard errors
+    idx, uu = np.asarray(index), np.asarray(u, np.float64)
+    for j in range(26):
+        sel = uu[idx == j]
+        assert abs(sel.mean() - 0.5) < 4 * np.sqrt(1 / 12 / sel.size)
