@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxmicro import _validate
+from jaxmicro._grid import face_neighbours
 
 
 def _grain_ids(ids) -> np.ndarray:
@@ -20,11 +21,7 @@ def _boundary_faces(ids: np.ndarray, periodic: bool) -> np.ndarray:
     n = int(ids.max()) + 1
     faces = np.zeros(n, np.int64)
     for axis in range(ids.ndim):
-        if periodic:
-            a, b = ids, np.roll(ids, -1, axis=axis)
-        else:
-            m = ids.shape[axis]
-            a, b = np.take(ids, range(m - 1), axis=axis), np.take(ids, range(1, m), axis=axis)
+        a, b = face_neighbours(ids, axis, periodic)
         cut = a != b
         faces += np.bincount(a[cut], minlength=n) + np.bincount(b[cut], minlength=n)
     return faces

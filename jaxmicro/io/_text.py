@@ -79,6 +79,18 @@ def parse_table(path, lines: list[str], start: int, ncols: int | None = None):
     raise EBSDFormatError(path, int(numbers[0]), "the data rows could not be parsed as a table")
 
 
+def check_row_count(path, values: np.ndarray, numbers: np.ndarray, n_points: int) -> None:
+    """Raises an EBSDFormatError at the first line past the grid, or at the last line if short."""
+    if len(values) < n_points:
+        raise EBSDFormatError(
+            path, int(numbers[-1]), f"the data end after {len(values)} of {n_points} points"
+        )
+    if len(values) > n_points:
+        raise EBSDFormatError(
+            path, int(numbers[n_points]), f"more data rows than the grid's {n_points} points"
+        )
+
+
 def integer_column(path, values: np.ndarray, numbers: np.ndarray, column: int, what: str):
     """Column ``column`` of a parsed table as int32; EBSDFormatError at the first bad row."""
     col = values[:, column]

@@ -26,7 +26,15 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .._validate import check_choice
-from ._text import format_rows, integer_column, parse_number, parse_table, read_lines, single_line
+from ._text import (
+    check_row_count,
+    format_rows,
+    integer_column,
+    parse_number,
+    parse_table,
+    read_lines,
+    single_line,
+)
 from .ebsd import ANG_SYMMETRY_CODES, EBSDFormatError, EBSDMap, Phase, quats_from_euler
 
 _ITEM = re.compile(r"^([^\s:]+)\s*:?\s*(.*)$")
@@ -169,14 +177,7 @@ def read_ang(path, *, hex_grid: str = "raise") -> EBSDMap:
         raise EBSDFormatError(
             path, int(numbers[0]), f"expected at least 8 columns ({' '.join(_COLUMNS[:8])})"
         )
-    if len(values) < n_points:
-        raise EBSDFormatError(
-            path, int(numbers[-1]), f"the data end after {len(values)} of {n_points} points"
-        )
-    if len(values) > n_points:
-        raise EBSDFormatError(
-            path, int(numbers[n_points]), f"more data rows than the grid's {n_points} points"
-        )
+    check_row_count(path, values, numbers, n_points)
     phase_column = integer_column(path, values, numbers, 7, "phase")
     unknown = np.flatnonzero(~np.isin(phase_column, [0, *phases]))
     if unknown.size:

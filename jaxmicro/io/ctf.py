@@ -17,7 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ._text import format_rows, integer_column, parse_number, parse_table, read_lines, single_line
+from ._text import (
+    check_row_count,
+    format_rows,
+    integer_column,
+    parse_number,
+    parse_table,
+    read_lines,
+    single_line,
+)
 from .ebsd import LAUE_GROUPS, EBSDFormatError, EBSDMap, Phase, quats_from_euler
 
 _REQUIRED = ("Phase", "X", "Y", "Euler1", "Euler2", "Euler3")
@@ -126,14 +134,7 @@ def read_ctf(path) -> EBSDMap:
 
     values, numbers = parse_table(path, lines, start, len(columns))
     n_points = nx * ny
-    if len(values) < n_points:
-        raise EBSDFormatError(
-            path, int(numbers[-1]), f"the data end after {len(values)} of {n_points} points"
-        )
-    if len(values) > n_points:
-        raise EBSDFormatError(
-            path, int(numbers[n_points]), f"more data rows than the grid's {n_points} points"
-        )
+    check_row_count(path, values, numbers, n_points)
     col = {name: k for k, name in enumerate(columns)}
     phase = integer_column(path, values, numbers, col["Phase"], "Phase")
     unknown = np.flatnonzero(~np.isin(phase, [0, *phases]))

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmicro import _validate
+from jaxmicro._grid import face_neighbours
 
 
 def grain_adjacency(ids, *, periodic: bool = True) -> np.ndarray:
@@ -34,11 +35,7 @@ def grain_adjacency(ids, *, periodic: bool = True) -> np.ndarray:
         raise ValueError(f"ids: expected integer grain IDs, got dtype {ids.dtype}")
     pairs = []
     for axis in range(ids.ndim):
-        if periodic:
-            a, b = ids, np.roll(ids, -1, axis=axis)
-        else:
-            n = ids.shape[axis]
-            a, b = np.take(ids, range(n - 1), axis=axis), np.take(ids, range(1, n), axis=axis)
+        a, b = face_neighbours(ids, axis, periodic)
         pairs.append(np.stack([a.ravel(), b.ravel()], axis=1))
     pairs = np.concatenate(pairs).astype(np.int64)
     pairs = np.sort(pairs[pairs[:, 0] != pairs[:, 1]], axis=1)
