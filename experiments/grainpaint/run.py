@@ -87,8 +87,12 @@ def main(argv=None) -> int:
     )
 
     shape = ",".join(str(n) for n in cfg.outpaint_shape)
-    runs = [(f"repaint_U{u}", ["--resample", str(u)]) for u in cfg.resamplings]
-    runs.append(("ddim", ["--resample", str(max(cfg.resamplings)), "--steps", str(cfg.ddim_steps)]))
+    tail = ["--plain-tail", str(cfg.plain_tail)]
+    runs = [(f"repaint_U{u}", ["--resample", str(u), *tail]) for u in cfg.resamplings]
+    # The DDIM variant keeps the same fraction of un-resampled steps on its shorter trajectory.
+    ddim_tail = max(1, round(cfg.plain_tail * cfg.ddim_steps / cfg.train.num_diffusion_steps))
+    ddim = ["--steps", str(cfg.ddim_steps), "--plain-tail", str(ddim_tail)]
+    runs.append(("ddim", ["--resample", str(max(cfg.resamplings)), *ddim]))
     rows = []
     for name, extra in runs:
         target = out / name
@@ -104,8 +108,6 @@ def main(argv=None) -> int:
                     str(target),
                     "--batch-size",
                     str(cfg.batch_size),
-                    "--plain-tail",
-                    str(cfg.plain_tail),
                     "--reference",
                     str(out / "potts.npy"),
                     "--seed",
