@@ -13,24 +13,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import median_seconds
 from scipy.spatial import cKDTree
 
 from jaxmicro import synth
 from jaxmicro.data import mean_intercept_lengths
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def kdtree_voronoi(seeds: np.ndarray, shape) -> np.ndarray:
@@ -64,9 +55,11 @@ def timing_table() -> list[tuple[str, float, float]]:
     tess(seeds, shape).block_until_ready()
     full(jax.random.key(0), shape, n, regularity=0.5).block_until_ready()
     seeds_np = np.asarray(seeds, float)
-    t_kd = median_time(lambda: kdtree_voronoi(seeds_np, shape), 3)
-    t_jax = median_time(lambda: tess(seeds, shape), 7)
-    t_full = median_time(lambda: full(jax.random.key(1), shape, n, regularity=0.5), 7)
+    t_kd = median_seconds(lambda: kdtree_voronoi(seeds_np, shape), repeats=3, warmup=False)
+    t_jax = median_seconds(lambda: tess(seeds, shape), repeats=7, warmup=False)
+    t_full = median_seconds(
+        lambda: full(jax.random.key(1), shape, n, regularity=0.5), repeats=7, warmup=False
+    )
     rows.append(("Voronoi 64^3, 300 grains (s)", t_kd, t_jax))
     rows.append(("  same + seed generation (s)", float("nan"), t_full))
 
@@ -74,9 +67,13 @@ def timing_table() -> list[tuple[str, float, float]]:
     for size in (64, 128):
         ids = jnp.arange(size**3, dtype=jnp.int32).reshape((size,) * 3)
         run(jax.random.key(0), ids).block_until_ready()
-        t_jax = median_time(lambda ids=ids: run(jax.random.key(1), ids), 3) / 5
+        t_jax = (
+            median_seconds(lambda ids=ids: run(jax.random.key(1), ids), repeats=3, warmup=False) / 5
+        )
         ids_np, rng = np.array(ids), np.random.default_rng(0)
-        t_np = median_time(lambda x=ids_np, g=rng: numpy_potts_sweep(x, g, 0.5), 2)
+        t_np = median_seconds(
+            lambda x=ids_np, g=rng: numpy_potts_sweep(x, g, 0.5), repeats=2, warmup=False
+        )
         rows.append((f"Potts {size}^3 sweeps per second", 1 / t_np, 1 / t_jax))
     return rows
 

@@ -13,9 +13,9 @@ scales, over 3 seeds.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from _timing import median_seconds
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
@@ -41,16 +41,6 @@ def face_connected(ids):
         out[pieces > 0] = pieces[pieces > 0] + n
         n += k
     return out
-
-
-def median_time(fn, runs=3):
-    fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
 
 
 def merge_errors(truth, labels, min_size):
@@ -96,7 +86,7 @@ def main() -> None:
     print(f"| {'operation':32s} | median s |")
     print(f"|{'-' * 34}|----------|")
     for name, fn in rows:
-        print(f"| {name:32s} | {median_time(fn):8.3f} |")
+        print(f"| {name:32s} | {median_seconds(fn, repeats=3):8.3f} |")
 
     print("\n40^3, 40 grains, values U(-1,1) + N(0, sigma^2): merged / spurious grains, 3 seeds")
     print("| sigma | regions (k=4, res=1.5) | dbscan scale 0.4/sigma | dbscan scale 0.8/sigma |")

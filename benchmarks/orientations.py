@@ -17,27 +17,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import median_seconds
 
 from jaxmicro import orientations as ori
 from jaxmicro.harmonics.rogsh import rogsh, rogsh_to_euler
 
 jax.config.update("jax_enable_x64", True)
 _rogsh = sys.modules["jaxmicro.harmonics.rogsh"]
-
-
-def median_time(fn, *args, runs: int = 5) -> float:
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
 
 
 def throughput(n: int) -> None:
@@ -64,7 +54,7 @@ def throughput(n: int) -> None:
     }
     print(f"\n{'function (float64)':30s} {'n':>8s} {'ms':>9s} {'Morient/s':>10s}")
     for name, (fn, *args) in cases.items():
-        t = median_time(fn, *args)
+        t = median_seconds(fn, *args)
         print(f"{name:30s} {n:8d} {1e3 * t:9.2f} {n / t / 1e6:10.3f}")
 
 

@@ -17,28 +17,17 @@ calls x call time x (measured overhead factor of the largest complete run). Run:
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import median_seconds
 from flax import nnx
 
 from jaxmicro.diffusion import linear_schedule
 from jaxmicro.diffusion.repaint import repaint_sample, repaint_schedule
 from jaxmicro.nn import UNet, count_params
 from jaxmicro.nn.unet import unet_config
-
-
-def _median_seconds(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` (already compiled: no warm-up run, which costs a block)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -58,7 +47,9 @@ def main() -> None:
 
     t = jnp.array([100])
     call = jax.jit(lambda p, x, t: nnx.merge(graphdef, p)(x, t)).lower(params, known, t).compile()
-    per_call = _median_seconds(lambda: call(params, known, t), max(args.repeats, 5))
+    per_call = median_seconds(
+        lambda: call(params, known, t), repeats=max(args.repeats, 5), warmup=False
+    )
 
     def sampler(resample, num_steps, plain_tail):
         @jax.jit
@@ -94,7 +85,9 @@ def main() -> None:
         calls = _calls(resample, num_steps, tail)
         measured = args.max_calls < 0 or calls <= args.max_calls
         if measured:
-            seconds = _median_seconds(sampler(resample, num_steps, tail), args.repeats)
+            seconds = median_seconds(
+                sampler(resample, num_steps, tail), repeats=args.repeats, warmup=False
+            )
             overhead = seconds / (calls * per_call)
         else:
             seconds = calls * per_call * (overhead or 1.0)
