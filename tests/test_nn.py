@@ -182,21 +182,64 @@ def test_kl_loss_closed_form():
     np.testing.assert_allclose(kl_loss(jnp.zeros((2, 3)), jnp.zeros((2, 3))), 0.0)
 
 
+_CONV_CASES = [
+    ((2, 9, 8, 7, 3), 3, (1, 1, 1), "SAME"),
+    ((1, 8, 8, 8, 2), 3, (2, 2, 2), "SAME"),  # Downsample
+    ((1, 6, 5, 4, 2), 1, (1, 1, 1), "SAME"),  # 1x1x1 skip projection
+    ((1, 8, 8, 8, 2), 3, (2, 2, 2), ((1, 1), (0, 1), (1, 0))),
+    ((1, 4, 5, 5, 2), 3, (1, 1, 1), ((4, 0), (1, 1), (1, 1))),  # leading planes all padding
+]
+
+
 @pytest.mark.parametrize(
-    "shape,k,strides,padding",
-    [
-        ((2, 9, 8, 7, 3), 3, (1, 1, 1), "SAME"),
-        ((1, 8, 8, 8, 2), 3, (2, 2, 2), "SAME"),
-        ((1, 6, 5, 4, 2), 1, (1, 1, 1), "SAME"),
-        ((1, 8, 8, 8, 2), 3, (2, 2, 2), ((1, 1), (0, 1), (1, 0))),
-    ],
+    "shape,k,strides,padding,dtype",
+    [case + (jnp.float64,) for case in _CONV_CASES] + [_CONV_CASES[1] + (jnp.float32,)],
 )
-def test_conv_by_slices_equals_3d_convolution(shape, k, strides, padding):
+def test_conv_by_slices_equals_3d_convolution(shape, k, strides, padding, dtype):
     from jaxmicro.nn.layers import conv_by_slices
 
-    x = jax.random.normal(jax.random.key(0), shape)
-    w = jax.random.normal(jax.random.key(1), (k, k, k, shape[-1], 4))
+    x = jax.random.normal(jax.random.key(0), shape, dtype)
+    w = jax.random.normal(jax.random.key(1), (k, k, k, shape[-1], 4), dtype)
     dn = ("NDHWC", "DHWIO", "NDHWC")
-    want = jax.lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=dn)
-    got = conv_by_slices(x, w, strides, padding, dimension_numbers=dn)
-    np.testing.assert_allclose(got, want, atol=1e-12)
+
+    def value_and_vjps(conv, x, w, cot):
+        out, vjp = jax.vjp(lambda x, w: conv(x, w, strides, padding, dimension_numbers=dn), x, w)
+        return (out, *vjp(cot))
+
+    # An unoptimized compile keeps this test fast; numerics do not depend on it.
+    run = jax.jit(
+        value_and_vjps, static_argnums=0, compiler_options={"xla_backend_optimization_level": 0}
+    )
+    want_shape = jax.eval_shape(
+        lambda: jax.lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=dn)
+    ).shape
+    cot = jax.random.normal(jax.random.key(2), want_shape, dtype)
+    got = run(conv_by_slices, x, w, cot)
+    want = run(jax.lax.conv_general_dilated, x, w, cot)
+    tol = 1e-5 if dtype == jnp.float32 else 1e-12
+    for g, g_ref in zip(got, want, strict=True):
+        assert g.dtype == dtype and g.shape == g_ref.shape
+        np.testing.assert_allclose(g, g_ref, atol=tol * float(jnp.max(jnp.abs(g_ref))))
+
+
+def test_conv_by_slices_check_grads_and_fallback():
+    from jax.test_util import check_grads
+
+    from jaxmicro.nn.layers import conv_by_slices
+
+    x = jax.random.normal(jax.random.key(0), (1, 4, 4, 4, 2), jnp.float64)
+    w = jax.random.normal(jax.random.key(1), (3, 3, 3, 2, 2), jnp.float64)
+    dn = ("NDHWC", "DHWIO", "NDHWC")
+    check_grads(
+        lambda x, w: conv_by_slices(x, w, (2, 1, 1), "SAME", dimension_numbers=dn),
+        (x, w),
+        order=1,
+        modes=("fwd", "rev"),
+    )
+    # Dilated kernels are passed through to lax.conv_general_dilated.
+    kw = dict(rhs_dilation=(2, 2, 2), dimension_numbers=dn)
+    np.testing.assert_allclose(
+        conv_by_slices(x, w, (1, 1, 1), "SAME", **kw),
+        jax.lax.conv_general_dilated(x, w, (1, 1, 1), "SAME", **kw),
+        atol=1e-12,
+    )

@@ -224,6 +224,7 @@ class UNet(nnx.Module):
             (3,) * nd,
             padding="SAME",
             kernel_init=nnx.initializers.zeros_init(),
+            conv_general_dilated=conv_by_slices,
             rngs=rngs,
         )
 
