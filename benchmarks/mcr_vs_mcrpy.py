@@ -1,6 +1,7 @@
 """jaxmicro reconstruction against MCRpy: time per evaluation, evaluations, loss, memory.
 
-    python benchmarks/mcr_vs_mcrpy.py [--problems a,b,c] [--optimizers jaxopt,optax,scipy]
+    python benchmarks/mcr_vs_mcrpy.py [--problems a,b,c] [--optimizers jaxmicro,jaxopt,optax,scipy]
+        [--seeds 1]
 
 Problems (as measured for MCRpy, TensorFlow + SciPy L-BFGS-B, on this project's 2-core CPU):
 
@@ -17,13 +18,18 @@ Reported: the compiled loss-and-gradient alone (median of 10 calls, compilation 
 whole jitted solve (median of 3 calls) divided by its evaluations; evaluations per iteration; the
 loss after about the evaluation budget (a jitted optimizer runs a fixed number of iterations, so
 the iteration count is rescaled, up to three solves, until the evaluations are within 10% of the
-budget); peak RSS. jaxopt's count includes one forward-only evaluation per iteration (its zoom
-line search re-evaluates the start point for ``aux``), so its "evaluations" are not all gradients.
-Optimizers: jaxopt L-BFGS-B and optax L-BFGS (the library's
-``reconstruct``), and SciPy L-BFGS-B driven from the host by the same jitted value-and-gradient
-(``maxfun`` = budget), which is MCRpy's optimizer on our loss. If ``mcrpy`` is importable it is
-named in the output; its figures are otherwise the ones quoted above (TensorFlow is not
-installed here).
+budget); peak RSS. With ``--seeds N`` every optimizer starts from the same N random fields
+(keys 1..N, one compilation) and the loss is the median over them: single runs of these
+non-convex problems differ by up to 2x between starts, more than between L-BFGS-B variants.
+jaxopt's count includes one forward-only evaluation per iteration (its zoom line search
+re-evaluates the start point for ``aux``), so its "evaluations" are not all gradients.
+
+Optimizers: ``jaxmicro`` (``'lbfgsb'``, the library's own L-BFGS-B in a ``lax.while_loop``),
+``jaxopt`` (``jaxopt.LBFGSB``) and ``optax`` (``optax.lbfgs``), all through the library's
+``reconstruct``; and ``scipy``: SciPy's L-BFGS-B driven from the host by the same jitted
+value-and-gradient (``maxfun`` = budget, so it may overshoot by a line search), which is MCRpy's
+optimizer on our loss. If ``mcrpy`` is importable it is named in the output; its figures are
+otherwise the ones quoted above (TensorFlow is not installed here).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ MCRPY = {  # ms per evaluation and peak memory measured for MCRpy on the 2-core 
     "c": {"ms": 1000.0, "rss_mb": 6000.0},
 }
 BUDGET = {"a": 200, "b": 100, "c": 100}
-OPTIMIZERS = {"jaxopt": "lbfgsb", "optax": "lbfgs", "scipy": "scipy"}
+OPTIMIZERS = {"jaxmicro": "lbfgsb", "jaxopt": "jaxopt", "optax": "lbfgs", "scipy": "scipy"}
 
 
 def _problem(name: str):
@@ -78,7 +84,7 @@ def _median_seconds(fn, repeats: int) -> float:
     return float(sorted(times)[len(times) // 2])
 
 
-def measure(problem: str, optimizer: str) -> dict:
+def measure(problem: str, optimizer: str, seeds: int) -> dict:
     """One subprocess's measurements (see the module docstring)."""
     import jax
     import jax.numpy as jnp
@@ -90,49 +96,51 @@ def measure(problem: str, optimizer: str) -> dict:
     budget = BUDGET[problem]
     target = characterize(reference, spec)
     channels = 4 if spec.representation == "orientations" else reference.shape[-1]
-    x0 = initial_field(jax.random.key(1), shape, spec, channels, jnp.float32)
+    keys = [jax.random.key(seed) for seed in range(1, seeds + 1)]
+    x0 = initial_field(keys[0], shape, spec, channels, jnp.float32)
     value_and_grad = jax.jit(jax.value_and_grad(lambda x, t: loss(x, t, spec)))
     jax.block_until_ready(value_and_grad(x0, target))
     row = {
         "problem": problem,
         "optimizer": optimizer,
+        "seeds": seeds,
         "ms_per_eval_alone": 1e3 * _median_seconds(lambda: value_and_grad(x0, target), 10),
         "initial_loss": float(loss(x0, target, spec)),
     }
     if optimizer == "scipy":
         import scipy.optimize
 
-        count = [0]
-
-        def fun(v):
-            count[0] += 1
-            value, grad = value_and_grad(jnp.asarray(v.reshape(x0.shape), jnp.float32), target)
-            return float(value), np.asarray(grad, np.float64).ravel()
-
         bounds = [(0.0, 1.0)] * x0.size if spec.representation == "phases" else None
-        start = time.perf_counter()
-        res = scipy.optimize.minimize(
-            fun,
-            np.asarray(x0, np.float64).ravel(),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"maxfun": budget, "maxiter": budget, "ftol": 0.0, "gtol": 0.0},
+        runs = []
+        for key in keys:
+            start_field = initial_field(key, shape, spec, channels, jnp.float32)
+            count = [0]
+
+            def fun(v, count=count):
+                count[0] += 1
+                value, grad = value_and_grad(jnp.asarray(v.reshape(x0.shape), jnp.float32), target)
+                return float(value), np.asarray(grad, np.float64).ravel()
+
+            start = time.perf_counter()
+            res = scipy.optimize.minimize(
+                fun,
+                np.asarray(start_field, np.float64).ravel(),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxfun": budget, "maxiter": budget, "ftol": 0.0, "gtol": 0.0},
+            )
+            runs.append((count[0], int(res.nit), float(res.fun), time.perf_counter() - start))
+        evals, iterations, losses, seconds = (
+            np.array(column) for column in zip(*runs, strict=True)
         )
-        seconds = time.perf_counter() - start
-        row.update(
-            evaluations=count[0],
-            iterations=int(res.nit),
-            loss=float(res.fun),
-            ms_per_eval_solve=1e3 * seconds / count[0],
-            compile_s=0.0,
-        )
+        row.update(ms_per_eval_solve=1e3 * seconds.sum() / evals.sum(), compile_s=0.0)
     else:
 
         def solve_for(iterations):
             return jax.jit(
-                lambda t: reconstruct(
-                    jax.random.key(1), t, shape, spec, optimizer=optimizer, max_iter=iterations
+                lambda key, t: reconstruct(
+                    key, t, shape, spec, optimizer=optimizer, max_iter=iterations
                 )
             )
 
@@ -141,39 +149,44 @@ def measure(problem: str, optimizer: str) -> dict:
         iterations, compile_s = budget, 0.0
         for _ in range(3):
             solve = solve_for(iterations)
-            first, seconds, _ = report.timed_call(solve, target)
+            first, seconds, _ = report.timed_call(solve, keys[0], target)
             compile_s += seconds
             evals = int(first.n_evaluations)
             if abs(evals - budget) <= 0.1 * budget:
                 break
             iterations = max(1, round(iterations * budget / evals))
-        iterations = int(first.loss_history.shape[0])
-        seconds = _median_seconds(lambda: solve(target), 3)
-        row.update(
-            evaluations=int(first.n_evaluations),
-            iterations=iterations,
-            loss=float(first.final_loss),
-            ms_per_eval_solve=1e3 * seconds / int(first.n_evaluations),
-            compile_s=compile_s,
-        )
-    row["evals_per_iteration"] = row["evaluations"] / max(row["iterations"], 1)
-    row["peak_rss_mb"] = report.peak_rss_mb()
+        results = [first] + [solve(key, target) for key in keys[1:]]
+        evals = np.array([int(r.n_evaluations) for r in results])
+        losses = np.array([float(r.final_loss) for r in results])
+        iterations = np.full(seeds, first.loss_history.shape[0])
+        seconds = _median_seconds(lambda: solve(keys[0], target), 3)
+        row.update(ms_per_eval_solve=1e3 * seconds / evals[0], compile_s=compile_s)
+    row.update(
+        evaluations=float(np.median(evals)),
+        iterations=float(np.median(iterations)),
+        evals_per_iteration=float(evals.sum() / max(iterations.sum(), 1)),
+        loss=float(np.median(losses)),
+        losses=losses.tolist(),
+        peak_rss_mb=report.peak_rss_mb(),
+    )
     return row
 
 
 def _table(rows: list[dict]) -> str:
     head = (
         "| problem | optimizer | ms/eval (alone) | ms/eval (in solve) | speed-up vs MCRpy "
-        "| evals | iterations | evals/iter | loss at ~budget | peak RSS MB | compile s |"
+        "| evals | iterations | evals/iter | loss at ~budget: median (min-max) | peak RSS MB "
+        "| compile s |"
     )
     lines = [head, "|" + "---|" * 11]
     for r in rows:
         ref = MCRPY[r["problem"]]["ms"]
+        spread = f" ({min(r['losses']):.2g}-{max(r['losses']):.2g})" if r["seeds"] > 1 else ""
         lines.append(
             f"| {r['problem']} | {r['optimizer']} | {r['ms_per_eval_alone']:.2f} "
             f"| {r['ms_per_eval_solve']:.2f} | {ref / r['ms_per_eval_solve']:.0f}x "
-            f"| {r['evaluations']} | {r['iterations']} | {r['evals_per_iteration']:.2f} "
-            f"| {r['loss']:.3g} | {r['peak_rss_mb']:.0f} | {r['compile_s']:.0f} |"
+            f"| {r['evaluations']:.0f} | {r['iterations']:.0f} | {r['evals_per_iteration']:.2f} "
+            f"| {r['loss']:.3g}{spread} | {r['peak_rss_mb']:.0f} | {r['compile_s']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -181,14 +194,15 @@ def _table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", default="a,b,c")
-    parser.add_argument("--optimizers", default="jaxopt,optax,scipy")
+    parser.add_argument("--optimizers", default="jaxmicro,jaxopt,optax,scipy")
+    parser.add_argument("--seeds", type=int, default=1, help="random starts per optimizer")
     parser.add_argument(
-        "--child", nargs=2, metavar=("PROBLEM", "OPTIMIZER"), help=argparse.SUPPRESS
+        "--child", nargs=3, metavar=("PROBLEM", "OPTIMIZER", "SEEDS"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.child:
-        problem, optimizer = args.child
-        print("RESULT " + json.dumps(measure(problem, optimizer)), flush=True)
+        problem, optimizer, seeds = args.child
+        print("RESULT " + json.dumps(measure(problem, optimizer, int(seeds))), flush=True)
         return
     try:
         import mcrpy  # noqa: F401
@@ -200,7 +214,7 @@ def main() -> None:
     rows = []
     for problem in args.problems.split(","):
         for name in args.optimizers.split(","):
-            cmd = [sys.executable, __file__, "--child", problem, OPTIMIZERS[name]]
+            cmd = [sys.executable, __file__, "--child", problem, OPTIMIZERS[name], str(args.seeds)]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
             if done.returncode or not lines:

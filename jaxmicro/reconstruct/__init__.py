@@ -3,6 +3,7 @@
 - ``spec``: :class:`Spec`, :class:`Descriptor` / :func:`descriptor`, :func:`characterize` ->
   :class:`Target`, :func:`loss`, :func:`loss_terms`, :func:`orthogonal_targets`,
   :func:`interpolate_targets`.
+- ``lbfgsb``: :func:`minimize_lbfgsb` -> :class:`LbfgsbResult` (L-BFGS-B in JAX, SciPy's algorithm).
 - ``solve``: :func:`reconstruct`, :func:`reconstruct_ensemble`, :func:`orientations_of`.
 - ``report`` (import it as ``jaxmicro.reconstruct.report``): images, loss curves, descriptor and
   relative-variogram-error maps, ``result.json`` records, shared by the CLI and the experiments.
@@ -11,6 +12,7 @@ References:
     SHSH-MCR paper (mcr-shsh); Seibert et al., MCRpy, IMMJ 11 (2022) 450.
 """
 
+from .lbfgsb import STATUS, LbfgsbResult, minimize_lbfgsb
 from .solve import (
     OPTIMIZERS,
     Result,
@@ -36,6 +38,9 @@ from .spec import (
 )
 
 __all__ = [
+    "STATUS",
+    "LbfgsbResult",
+    "minimize_lbfgsb",
     "DESCRIPTORS",
     "OPTIMIZERS",
     "Descriptor",
