@@ -2,21 +2,27 @@
 
     python benchmarks/harmonics.py [--orientations 10000] [--database-size 50000]
 
-Prints two tables: (1) median wall time of jitted calls (compilation excluded, 5 runs); (2) the
+Prints three tables: (1) median wall time of jitted calls (compilation excluded, 5 runs); (2) the
 round-trip misorientation ``shsh_to_quat(shsh(q))`` vs ``q`` over uniformly random orientations
-(median / 90th / 99th percentile / max, degrees), with and without the refinement steps.
+(median / 90th / 99th percentile / max, degrees), with and without the refinement steps; (3) at the
+size of the MCR benchmark's problem (c), a 128x128 float32 orientation map, the cubic degree-8
+SHSH forward and value + gradient, against the HSH recurrence times the basis (the definition,
+and the evaluation before the monomial form), timed alternately in one run (min and median of 15
+calls, wall and process CPU time, since the machine is shared).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmicro.harmonics import hsh, shsh, shsh_size, shsh_to_quat
+from jaxmicro.harmonics import hsh, shsh, shsh_basis, shsh_size, shsh_to_quat
+from jaxmicro.harmonics.hsh import hsh_polynomial
 from jaxmicro.orientations import misorientation_angle, random_quats
 
 
@@ -77,6 +83,40 @@ def main() -> None:
                 f"{shsh_size(symmetry, degrees):3d} {steps:5d} "
                 f"{p50:10.2e} {p90:10.2e} {p99:10.2e} {pmax:10.2e}"
             )
+
+    mcr_size_table()
+
+
+def mcr_size_table(calls: int = 15) -> None:
+    """Table (3): SHSH forward and value + gradient on a 128x128 float32 map."""
+    q = random_quats(jax.random.key(1), (128, 128)).astype(jnp.float32)
+    weights = jax.random.normal(jax.random.key(2), (128, 128, 9), jnp.float32)
+    basis = jnp.asarray(shsh_basis("cubic", 8), jnp.float32)
+    paths = {
+        "monomials (shsh)": lambda p: shsh(p, "cubic"),
+        "HSH recurrence @ basis": lambda p: hsh_polynomial(p, 8, jnp) @ basis,
+    }
+    fns = {}
+    for name, f in paths.items():
+        fns[f"{name}, forward"] = jax.jit(f)
+        fns[f"{name}, value+grad"] = jax.jit(
+            jax.value_and_grad(lambda p, f=f: jnp.sum(weights * f(p)))
+        )
+    wall, cpu = {k: [] for k in fns}, {k: [] for k in fns}
+    for fn in fns.values():
+        jax.block_until_ready(fn(q))
+    for _ in range(calls):
+        for name, fn in fns.items():
+            c, t = time.process_time(), time.perf_counter()
+            jax.block_until_ready(fn(q))
+            wall[name].append(time.perf_counter() - t)
+            cpu[name].append(time.process_time() - c)
+    print()
+    print(f"128x128 float32, cubic degree 8 (9 features); load average {os.getloadavg()}")
+    print(f"{'evaluation':44s} {'wall min/med (ms)':>18s} {'cpu min/med (ms)':>18s}")
+    for name in fns:
+        w, c = 1e3 * np.array(wall[name]), 1e3 * np.array(cpu[name])
+        print(f"{name:44s} {w.min():8.2f} {np.median(w):8.2f} {c.min():8.2f} {np.median(c):8.2f}")
 
 
 if __name__ == "__main__":

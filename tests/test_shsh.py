@@ -8,6 +8,7 @@ from jax.test_util import check_grads
 from test_hsh import VOLUME, random_unit, s3_quadrature
 
 from jaxmicro.harmonics import hsh, shsh, shsh_basis, shsh_dim, shsh_size, shsh_to_quat
+from jaxmicro.harmonics.hsh import hsh_polynomial
 from jaxmicro.orientations import (
     SYMMETRIES,
     misorientation_angle,
@@ -169,3 +170,47 @@ def test_hexagonal_low_degrees_only_fix_the_c_axis():
         shsh(rq, "hexagonal", (4, 8)), shsh(q, "hexagonal", (4, 8)), atol=1e-12
     )
     assert np.max(np.abs(shsh(rq, "hexagonal", (12,)) - shsh(q, "hexagonal", (12,)))) > 1e-2
+
+
+@pytest.mark.parametrize(
+    "symmetry, degrees",
+    [("cubic", (0, 8, 12)), ("hexagonal", (4, 12)), ("triclinic", (2,)), ("orthorhombic", (4,))],
+)
+def test_monomial_evaluation_equals_hsh_recurrence(symmetry, degrees):
+    # shsh evaluates fitted monomial coefficients; the definition is the HSH recurrence @ basis.
+    q = random_unit(16, 50)
+    ref = np.concatenate(
+        [
+            hsh_polynomial(q, n, np) @ shsh_basis(symmetry, n)
+            for n in degrees
+            if shsh_dim(symmetry, n)
+        ],
+        axis=-1,
+    )
+    np.testing.assert_allclose(shsh(q, symmetry, degrees), ref, atol=1e-12)
+    out32 = shsh(q.astype(np.float32), symmetry, degrees)
+    assert out32.dtype == jnp.float32
+    np.testing.assert_allclose(out32, ref, atol=1e-5)
+
+
+def test_homogeneous_extension_and_gradients_match_recurrence():
+    # Off S^3 the features are the homogeneous degree-8 polynomial: shsh(c q) = c^8 shsh(q).
+    q = jnp.asarray(random_unit(17, 4))
+    f = np.asarray(shsh(q, "cubic"))
+    scaled = jax.jit(lambda p: shsh(p, "cubic"))(1.1 * q)
+    np.testing.assert_allclose(scaled, 1.1**8 * f, rtol=1e-12)
+    # On S^3 (normalized input) the Jacobian equals the recurrence's, and the custom JVP holds
+    # to second order in both modes.
+    basis = jnp.asarray(shsh_basis("cubic", 8))
+
+    def via_recurrence(p):
+        return hsh_polynomial(p / jnp.linalg.norm(p), 8, jnp) @ basis
+
+    def via_monomials(p):
+        return shsh(p / jnp.linalg.norm(p), "cubic")
+
+    for p in q:
+        np.testing.assert_allclose(
+            jax.jacrev(via_monomials)(p), jax.jacfwd(via_recurrence)(p), atol=1e-12
+        )
+    check_grads(lambda p: shsh(p, "cubic"), (q[0],), order=2, modes=("fwd", "rev"))
