@@ -20,20 +20,11 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import median_seconds
 
 from jaxmicro.harmonics import hsh, shsh, shsh_basis, shsh_size, shsh_to_quat
 from jaxmicro.harmonics.hsh import hsh_polynomial
 from jaxmicro.orientations import misorientation_angle, random_quats
-
-
-def median_time(fn, *args, runs: int = 5) -> float:
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main() -> None:
@@ -56,7 +47,7 @@ def main() -> None:
     inv = jax.jit(lambda f: shsh_to_quat(f, "cubic", database_size=args.database_size))
     rows.append((f"shsh_to_quat cubic (8,), db {args.database_size}", inv, f8))
     for name, fn, x in rows:
-        t = median_time(fn, x, runs=3 if "to_quat" in name else 5)
+        t = median_seconds(fn, x, repeats=3 if "to_quat" in name else 5)
         print(f"{name:44s} {t:10.4f} {1e6 * t / n:22.3f}")
 
     print()

