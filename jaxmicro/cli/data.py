@@ -20,6 +20,12 @@ _PARAMS = {
     "--kT": ("kT", float, None, "Potts temperature (potts)"),
     "--block": ("block", int, None, "block edge length (potts)"),
     "--n-boundary": ("n_boundary", int, None, "boundary blocks per volume (potts)"),
+    "--initial-grains": (
+        "initial_grains",
+        int,
+        None,
+        "Voronoi grains of the start (potts; 0: every site its own grain)",
+    ),
     "--radius": ("radius", float, None, "disk radius (rsa)"),
     "--volume-fraction": ("volume_fraction", float, None, "inclusion fraction (rsa, two-phase)"),
     "--correlation-length": ("correlation_length", float, None, "Gaussian field length"),

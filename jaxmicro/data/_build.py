@@ -67,10 +67,13 @@ def _voronoi_maker(rgb: bool):
 
 
 def _potts_maker(p, shape):
-    block = (p["block"],) * len(shape)
-    corners = grainpaint_blocks(shape, p["block"], n_boundary=None)
-    n_boundary = min(p["n_boundary"], len(corners) - math.prod(s // p["block"] for s in shape))
-    corners = grainpaint_blocks(shape, p["block"], n_boundary=n_boundary, seed=p["block_seed"])
+    # ``block = 0`` keeps whole volumes (references for grain statistics).
+    block = (p["block"] or shape[0],) * len(shape)
+    corners = np.zeros((1, len(shape)), np.int64)
+    if p["block"]:
+        corners = grainpaint_blocks(shape, p["block"], n_boundary=None)
+        n_boundary = min(p["n_boundary"], len(corners) - math.prod(s // p["block"] for s in shape))
+        corners = grainpaint_blocks(shape, p["block"], n_boundary=n_boundary, seed=p["block_seed"])
     # ``pool`` is (along, across, depth); a 2D (scan, build) section keeps (along, depth).
     pool = tuple(p["pool"]) if len(shape) == 3 else (p["pool"][0], p["pool"][-1])
     scan = synth.RasterScan(pool=pool) if p["am"] else None
@@ -78,15 +81,20 @@ def _potts_maker(p, shape):
 
     @jax.jit
     def simulate(key):
-        # SPPARKS-style start: every site its own grain.
-        ids = jnp.arange(math.prod(shape), dtype=jnp.int32).reshape(shape)
+        k_start, k_growth = jax.random.split(key)
+        if p["initial_grains"]:
+            # A fine Voronoi structure as the start (fewer sweeps to the same grain size).
+            ids = synth.voronoi(k_start, shape, p["initial_grains"])
+        else:
+            # SPPARKS-style start: every site its own grain.
+            ids = jnp.arange(math.prod(shape), dtype=jnp.int32).reshape(shape)
         mobility = None
         if scan is not None:
 
             def mobility(t):
                 return synth.melt_pool_mobility(shape, t, scan)
 
-        return synth.potts(key, ids, sweeps, kT=p["kT"], mobility=mobility)
+        return synth.potts(k_growth, ids, sweeps, kT=p["kT"], mobility=mobility)
 
     def generate(key):
         volume = simulate(key)
@@ -139,6 +147,7 @@ KINDS: dict[str, _Kind] = {
             "block_seed": 0,
             "am": False,
             "pool": (10.0, 6.0, 6.0),
+            "initial_grains": 0,
         },
         _potts_maker,
         3,
@@ -186,7 +195,9 @@ def make_dataset(
     (binary disks/spheres) and ``two-phase`` (thresholded Gaussian field).
 
     Args:
-      kind: one of ``KINDS``.
+      kind: one of ``KINDS``. ``potts`` takes ``block = 0`` for whole volumes (no blocks) and
+          ``initial_grains > 0`` to start from a fine Voronoi structure instead of one grain
+          per site.
       out: output directory (created; existing shards of the same names are overwritten).
       n: number of samples (simulations for ``potts``).
       size: edge length of the (cubic/square) volume.

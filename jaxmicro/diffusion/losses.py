@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmicro.diffusion.posterior import (
+    PARAMETERIZATIONS,
     eps_from_output,
     model_log_variance,
     q_posterior_mean,
@@ -109,7 +110,7 @@ def loss_terms(
         out: network output at ``(x_t, t)``: shape of ``x0``, or ``2C`` channels for
             ``loss='hybrid'`` (prediction, then variance interpolation values).
         loss: ``'l2'``, ``'l1'`` or ``'hybrid'``.
-        parameterization: the network predicts ``'eps'`` or ``'v'``.
+        parameterization: the network predicts ``'eps'``, ``'v'`` or ``'x0'``.
         lambda_vlb: weight of ``L_vlb`` in the hybrid loss.
 
     Returns:
@@ -121,13 +122,18 @@ def loss_terms(
     """
     if loss not in LOSSES:
         raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
-    if parameterization not in ("eps", "v"):
-        raise ValueError(f"parameterization: expected 'eps' or 'v', got {parameterization!r}")
+    if parameterization not in PARAMETERIZATIONS:
+        raise ValueError(
+            f"parameterization: expected one of {PARAMETERIZATIONS}, got {parameterization!r}"
+        )
     out = out.astype(x0.dtype)
     pred, v = split_output(out, learned_variance=loss == "hybrid")
     if pred.shape != x0.shape:
         raise ValueError(f"out: prediction of shape {pred.shape} does not match x0 {x0.shape}")
-    target = noise if parameterization == "eps" else v_target(schedule, x0, t, noise)
+    targets = {"eps": noise, "x0": x0}
+    target = targets.get(parameterization)
+    if target is None:
+        target = v_target(schedule, x0, t, noise)
     err = jnp.abs(pred - target) if loss == "l1" else jnp.square(pred - target)
     simple = _mean_flat(err)
     if loss != "hybrid":

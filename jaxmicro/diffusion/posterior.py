@@ -1,9 +1,9 @@
 """The reverse-process Gaussian ``p(x_{t-1} | x_t)`` implied by a network output.
 
-A denoiser returns, per step, either the noise ``eps`` or ``v = sqrt(ab) eps - sqrt(1-ab) x_0``
-(``parameterization``), optionally followed by ``C`` channels of variance interpolation values
-(``learned_variance``). These functions turn that output into the mean and log-variance that the
-losses and samplers use, so both read the network the same way.
+A denoiser returns, per step, the noise ``eps``, ``v = sqrt(ab) eps - sqrt(1-ab) x_0`` or the clean
+field ``x_0`` itself (``parameterization``), optionally followed by ``C`` channels of variance
+interpolation values (``learned_variance``). These functions turn that output into the mean and
+log-variance that the losses and samplers use, so both read the network the same way.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ __all__ = [
     "p_mean_variance",
 ]
 
-PARAMETERIZATIONS = ("eps", "v")
+PARAMETERIZATIONS = ("eps", "v", "x0")
 VARIANCES = ("small", "large", "learned")
 
 
@@ -41,17 +41,24 @@ def split_output(out: jax.Array, *, learned_variance: bool) -> tuple[jax.Array, 
 
 
 def eps_from_output(schedule: Schedule, x_t, t, pred, *, parameterization: str = "eps"):
-    """Noise prediction from an ``eps`` or ``v`` prediction (shape of ``x_t``).
+    """Noise prediction from an ``eps``, ``v`` or ``x0`` prediction (shape of ``x_t``).
+
+    ``v``: ``eps = sqrt(ab) v + sqrt(1-ab) x_t``;
+    ``x0``: ``eps = (x_t - sqrt(ab) x0) / sqrt(1-ab)``.
 
     References:
-        Salimans & Ho (2022), §4 and appendix D (``eps = sqrt(ab) v + sqrt(1-ab) x_t``).
+        Salimans & Ho (2022), §4 and appendix D; Ho, Jain, Abbeel (2020), eq. 4 (x0 form).
     """
     if parameterization == "eps":
         return pred
-    if parameterization != "v":
-        raise ValueError(f"parameterization: expected 'eps' or 'v', got {parameterization!r}")
+    if parameterization not in PARAMETERIZATIONS:
+        raise ValueError(
+            f"parameterization: expected one of {PARAMETERIZATIONS}, got {parameterization!r}"
+        )
     ab = extract(schedule.alpha_bars, t, x_t)
-    return jnp.sqrt(ab) * pred + jnp.sqrt(1.0 - ab) * x_t
+    if parameterization == "v":
+        return jnp.sqrt(ab) * pred + jnp.sqrt(1.0 - ab) * x_t
+    return predict_eps(schedule, x_t, t, pred)
 
 
 def v_target(schedule: Schedule, x0, t, noise):
