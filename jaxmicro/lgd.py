@@ -30,7 +30,7 @@ from jaxmicro.diffusion.guidance import EpsFn, one_point_correction, two_point_g
 from jaxmicro.diffusion.repaint import path_sample, repaint_schedule
 from jaxmicro.diffusion.schedule import Schedule
 
-__all__ = ["lgd_orientations", "lgd_sample"]
+__all__ = ["lgd_orientations", "lgd_run", "lgd_sample"]
 
 
 def lgd_sample(
@@ -47,6 +47,7 @@ def lgd_sample(
     num_steps: int | None = None,
     periodic: bool = True,
     eta: float = 1.0,
+    shape: Sequence[int] | None = None,
 ) -> jax.Array:
     """Generates coefficient fields with the 1- and 2-point statistics of ``reference``.
 
@@ -67,9 +68,11 @@ def lgd_sample(
         num_steps: run the truncated diffusion on a uniform sub-trajectory of this many steps.
         periodic: statistics and random field periodic (see ``fields.grf_from_reference``).
         eta: DDIM stochasticity of the reverse steps (1 = DDPM).
+        shape: spatial shape of the samples, at most the reference's (default: the
+            reference's); 2-point guidance needs the reference's shape.
 
     Returns:
-        ``(num_samples, *spatial, C)`` refined fields, dtype of ``reference``.
+        ``(num_samples, *shape, C)`` refined fields, dtype of ``reference``.
 
     References:
         rogsh-local-global §3.3 eqs. 5-8 and §5.1.
@@ -78,11 +81,14 @@ def lgd_sample(
     m = _validate.as_float_array(reference, "reference")
     if not 1 <= int(t0) <= schedule.num_steps:
         raise ValueError(f"t0: expected a level in [1, {schedule.num_steps}], got {t0}")
+    spatial = m.shape[:-1] if shape is None else tuple(int(n) for n in shape)
+    if not _is_zero(guidance_scale) and spatial != m.shape[:-1]:
+        raise ValueError(f"shape: 2-point guidance needs the reference's shape {m.shape[:-1]}")
     field_key, noise_key, path_key = jax.random.split(key, 3)
-    x = fields.grf_from_reference(field_key, m, num_samples, periodic=periodic)
+    x = fields.grf_from_reference(field_key, m, num_samples, periodic=periodic, shape=spatial)
     if renoise:
         ab = schedule.alpha_bars[int(t0) - 1].astype(m.dtype)
-        z = jax.vmap(lambda k: jax.random.normal(k, m.shape, m.dtype))(
+        z = jax.vmap(lambda k: jax.random.normal(k, x.shape[1:], m.dtype))(
             jax.random.split(noise_key, int(num_samples))
         )
         x = jnp.sqrt(ab) * x + jnp.sqrt(1 - ab) * z
@@ -131,6 +137,79 @@ def lgd_orientations(
     if basis == "rogsh":
         return harmonics.rogsh_to_euler(field, symmetry)
     return harmonics.shsh_to_quat(field, symmetry, tuple(degrees))
+
+
+def lgd_run(
+    model,
+    reference,
+    num_samples: int,
+    *,
+    seed: int = 0,
+    batch_size: int = 8,
+    symmetry: str | None = None,
+    basis: str = "rogsh",
+    degrees: Sequence[int] = (8,),
+    progress: bool = True,
+    **options,
+) -> dict:
+    """Local-Global Decomposition with a trained ``jaxmicro.train.Model``, in batches.
+
+    Args:
+        model: the denoiser's model (read through ``Model.eps_fn``, so any parameterization and
+            a learned variance work).
+        reference: ``(*spatial, C)`` field in the units of the training data, or ``(*spatial)``
+            for one channel.
+        num_samples: number of samples.
+        seed: batch ``i`` starting at sample ``s`` uses ``fold_in(key(seed), s)``.
+        batch_size: samples per jitted call.
+        symmetry: also map the samples to orientations (``lgd_orientations``) for this crystal
+            symmetry.
+        basis, degrees: the harmonic basis of the fields (see ``lgd_orientations``).
+        progress: show a progress bar.
+        **options: keyword arguments of ``lgd_sample`` (t0, renoise, strength, guidance_scale,
+            num_steps, periodic, eta, shape).
+
+    Returns:
+        ``{'samples': (n, *shape, C) float32}``, plus ``'orientations'`` with ``symmetry``.
+
+    Raises:
+        ValueError: a non-finite reference, channels unlike the model's, bad counts, or
+            non-finite samples.
+    """
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    ref = np.asarray(reference, np.float32)
+    if ref.ndim == len(model.config.data.shape):
+        ref = ref[..., None]
+    if ref.shape[-1] != model.config.model.in_channels:
+        raise ValueError(
+            f"reference: expected {model.config.model.in_channels} channels (the model's), "
+            f"got shape {ref.shape}"
+        )
+    _validate.check_finite(ref, "reference")
+    if int(num_samples) < 1 or int(batch_size) < 1:
+        raise ValueError(
+            f"num_samples, batch_size: expected positive counts, got {num_samples}, {batch_size}"
+        )
+    eps_fn, schedule = model.eps_fn(), model.schedule
+    sample = jax.jit(
+        lambda key, n: lgd_sample(key, eps_fn, schedule, ref, n, **options), static_argnums=1
+    )
+    key = jax.random.key(seed)
+    chunks = [
+        np.asarray(sample(jax.random.fold_in(key, s), min(batch_size, num_samples - s)))
+        for s in tqdm(range(0, num_samples, batch_size), desc="lgd", disable=not progress)
+    ]
+    x = np.concatenate(chunks).astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        raise FloatingPointError("lgd: the sampler produced non-finite values")
+    result = {"samples": x}
+    if symmetry:
+        result["orientations"] = np.asarray(
+            lgd_orientations(x, symmetry, basis=basis, degrees=tuple(degrees))
+        )
+    return result
 
 
 def _is_zero(weight) -> bool:

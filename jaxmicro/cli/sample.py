@@ -1,24 +1,35 @@
-"""``jaxmicro sample``: draw fields from a trained diffusion run (PNG grid and .npy)."""
+"""``jaxmicro sample``: draw fields from a trained or shipped diffusion model (.npy, PNG grid)."""
 
 from __future__ import annotations
 
 import argparse
+
+from jaxmicro.cli._model_args import add_model_args, model_from_args, parse_conditions
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "sample",
         help="sample a trained diffusion model",
-        description="Draw samples from the EMA parameters of a `jaxmicro train` run, batched and "
-        "sharded over the available devices.",
+        description="Draw samples from the EMA parameters of a `jaxmicro train` run or a shipped "
+        "model, batched and sharded over the available devices. Conditional models take "
+        "physical values (--condition grain_count=120); without --condition they sample "
+        "unconditionally. Latent models are decoded.",
     )
-    parser.add_argument("--checkpoint", required=True, help="run folder written by jaxmicro train")
+    add_model_args(parser)
     parser.add_argument("--n", type=int, default=16, help="number of samples")
     parser.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
     parser.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity")
-    parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: newest)")
-    parser.add_argument("--raw", action="store_true", help="use raw instead of EMA parameters")
+    parser.add_argument(
+        "--condition",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a condition in physical units (repeat for several; class=K for a class label)",
+    )
+    parser.add_argument(
+        "--guidance", type=float, default=None, help="classifier-free guidance scale (default 1)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--batch",
@@ -27,43 +38,53 @@ def register(subparsers) -> None:
         help="samples per device call (rounded to a multiple of the devices)",
     )
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    import json
 
     import jax
     import numpy as np
-    from tqdm.auto import tqdm
 
-    from jaxmicro.train import batch_mesh, generate, model_from_state, restore_run, save_grid
+    from jaxmicro._outdir import prepare_output_dir
+    from jaxmicro.train import batch_mesh, generate, save_grid
 
-    if args.n < 1:
-        raise ValueError(f"--n: expected a positive number of samples, got {args.n}")
+    if args.n < 1 or args.batch < 1:
+        raise ValueError(f"--n, --batch: expected positive counts, got {args.n}, {args.batch}")
+    values, class_value = parse_conditions(args.condition)
+    out = prepare_output_dir(args.out, overwrite=args.overwrite, name="--out")
     mesh = batch_mesh()
-    config, graphdef, state = restore_run(args.checkpoint, step=args.step, mesh=mesh)
-    model = model_from_state(graphdef, state, ema=not args.raw)
-    key = jax.random.key(args.seed)
-    chunks = []
-    for start in tqdm(range(0, args.n, args.batch), desc="sampling"):
-        n = min(args.batch, args.n - start)
-        chunks.append(
-            generate(
-                jax.random.fold_in(key, start),
-                model,
-                config,
-                n,
-                sampler=args.sampler,
-                steps=args.steps,
-                eta=args.eta,
-                mesh=mesh,
-            )
-        )
-    x = np.concatenate(chunks)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    model = model_from_args(args, mesh)
+    conditions = model.conditions(values, class_value)
+    if args.guidance is not None and conditions is None:
+        raise ValueError("--guidance: classifier-free guidance needs --condition")
+    x = generate(
+        jax.random.key(args.seed),
+        model,
+        args.n,
+        sampler=args.sampler,
+        steps=args.steps,
+        eta=args.eta,
+        conditions=conditions,
+        guidance_scale=args.guidance,
+        mesh=mesh,
+        batch_size=args.batch,
+        progress=True,
+    )
     np.save(out / "samples.npy", x)
     save_grid(x[:64], out / "samples.png")
+    record = {
+        "model": args.model or str(args.checkpoint),
+        "n": args.n,
+        "sampler": args.sampler,
+        "steps": args.steps if args.sampler == "ddim" else model.config.num_diffusion_steps,
+        "eta": args.eta,
+        "conditions": {**values, **({"class": class_value} if class_value is not None else {})},
+        "guidance": args.guidance,
+        "seed": args.seed,
+    }
+    (out / "sample.json").write_text(json.dumps(record, indent=1))
     print(f"{x.shape[0]} samples {x.shape[1:]} -> {out / 'samples.npy'}, {out / 'samples.png'}")
     return 0

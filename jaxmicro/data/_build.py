@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmicro import synth
+from jaxmicro._outdir import prepare_output_dir
 from jaxmicro.data._blocks import extract_blocks, grainpaint_blocks
 from jaxmicro.data._labels import grain_sphericity
 
@@ -175,6 +176,22 @@ def _write_shard(out: Path, index: int, samples: list, labels: list[dict]) -> di
     return {"file": name, "count": len(samples)}
 
 
+def _check_params(kind: str, p: dict) -> None:
+    """Raises ValueError for generator parameters that would give labels unlike the samples."""
+    if "grains" in p:
+        lo, hi = (int(v) for v in p["grains"])
+        if not 1 <= lo <= hi:
+            raise ValueError(f"grains: expected a range 1 <= MIN <= MAX, got {p['grains']}")
+    for name in ("volume_fraction",):
+        if name in p and not 0.0 < float(p[name]) < 1.0:
+            raise ValueError(f"{name}: expected a value in (0, 1), got {p[name]}")
+    if kind == "potts" and (int(p["block"]) < 0 or int(p["initial_grains"]) < 0):
+        raise ValueError(
+            f"block, initial_grains: expected non-negative values, got {p['block']}, "
+            f"{p['initial_grains']}"
+        )
+
+
 def make_dataset(
     kind: str,
     out,
@@ -184,6 +201,7 @@ def make_dataset(
     dim: int | None = None,
     seed: int = 0,
     shard_size: int = 64,
+    overwrite: bool = False,
     progress: bool = True,
     **params,
 ) -> dict:
@@ -198,17 +216,19 @@ def make_dataset(
       kind: one of ``KINDS``. ``potts`` takes ``block = 0`` for whole volumes (no blocks) and
           ``initial_grains > 0`` to start from a fine Voronoi structure instead of one grain
           per site.
-      out: output directory (created; existing shards of the same names are overwritten).
+      out: output directory; it must be new or empty (or ``overwrite``).
       n: number of samples (simulations for ``potts``).
       size: edge length of the (cubic/square) volume.
       dim: 2 or 3 (default per kind: 3 for grain structures, 2 for two-phase media).
       seed: base seed; sample ``i`` uses ``fold_in(key(seed), i)``.
       shard_size: samples per shard file.
+      overwrite: replace the contents of a non-empty ``out``.
       progress: show a tqdm progress bar.
       **params: overrides of ``default_params(kind)``.
 
     Returns:
-      The metadata dictionary (also written to ``out/metadata.json``).
+      The metadata dictionary (also written to ``out/metadata.json``, last, so a folder with
+      metadata is complete).
 
     References: PolyCrysDiff §4.1; GrainPaint §2.1, §2.4, §3.3; Lee & Yun appendix A.
     """
@@ -226,36 +246,93 @@ def make_dataset(
     if dim not in (2, 3):
         raise ValueError(f"dim: expected 2 or 3, got {dim}")
     p = {**spec.defaults, **params}
+    _check_params(kind, p)
     shape = (int(size),) * dim
     generate = spec.make(p, shape)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(out, overwrite=overwrite, name="out")
 
     from tqdm.auto import tqdm
 
     key = jax.random.key(seed)
-    shards, labels, pending, pending_labels = [], [], [], []
-    sample_shape, dtype = None, None
-    for i in tqdm(range(n), desc=f"{kind} {shape}", disable=not progress):
-        xs, ls = generate(jax.random.fold_in(key, i))
-        sample_shape, dtype = list(xs.shape[1:]), str(xs.dtype)
-        for x, label in zip(xs, ls, strict=True):
-            pending.append(x)
-            pending_labels.append({"source": i, **label})
-            if len(pending) == shard_size:
-                shards.append(_write_shard(out, len(shards), pending, pending_labels))
-                labels += pending_labels
-                pending, pending_labels = [], []
-    if pending:
-        shards.append(_write_shard(out, len(shards), pending, pending_labels))
-        labels += pending_labels
-    metadata = {
-        "format": FORMAT,
+
+    def samples():
+        for i in tqdm(range(n), desc=f"{kind} {shape}", disable=not progress):
+            xs, ls = generate(jax.random.fold_in(key, i))
+            for x, label in zip(xs, ls, strict=True):
+                yield x, {"source": i, **label}
+
+    info = {
         "kind": kind,
         "params": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()},
         "shape": list(shape),
         "seed": seed,
         "n_sources": n,
+    }
+    return _write_samples(out, samples(), info, shard_size)
+
+
+def write_dataset(
+    out,
+    x,
+    labels: dict | None = None,
+    *,
+    kind: str = "arrays",
+    shard_size: int = 64,
+    overwrite: bool = False,
+    extra: dict | None = None,
+) -> dict:
+    """Writes arrays as a dataset folder that ``Loader`` and ``jaxmicro.train.fit`` read.
+
+    Args:
+      out: output directory; it must be new or empty (or ``overwrite``).
+      x: ``(N, ...)`` samples, batch leading (e.g. fields ``(N, *spatial, C)`` in [-1, 1]).
+      labels: optional numeric per-sample labels, name -> ``(N,)`` array.
+      kind: recorded as the dataset kind.
+      shard_size: samples per shard file.
+      overwrite: replace the contents of a non-empty ``out``.
+      extra: more metadata entries (JSON values).
+
+    Returns:
+      The metadata dictionary.
+    """
+    x = np.asarray(x)
+    if x.ndim < 2 or x.shape[0] < 1:
+        raise ValueError(f"x: expected (N, ...) samples with N >= 1, got shape {x.shape}")
+    labels = {k: np.asarray(v) for k, v in (labels or {}).items()}
+    for name, value in labels.items():
+        if value.shape != (x.shape[0],) or not np.issubdtype(value.dtype, np.number):
+            raise ValueError(
+                f"labels[{name!r}]: expected ({x.shape[0]},) numbers, got {value.shape} "
+                f"{value.dtype}"
+            )
+    out = prepare_output_dir(out, overwrite=overwrite, name="out")
+
+    def samples():
+        for i in range(x.shape[0]):
+            yield x[i], {"source": i, **{k: v[i].item() for k, v in labels.items()}}
+
+    info = {"kind": kind, "params": {}, "shape": list(x.shape[1:]), "seed": None}
+    info.update(extra or {})
+    return _write_samples(out, samples(), info, shard_size)
+
+
+def _write_samples(out: Path, samples, info: dict, shard_size: int) -> dict:
+    shards, labels, pending, pending_labels = [], [], [], []
+    sample_shape, dtype = None, None
+    for x, label in samples:
+        sample_shape, dtype = list(x.shape), str(x.dtype)
+        pending.append(x)
+        pending_labels.append(label)
+        if len(pending) == shard_size:
+            shards.append(_write_shard(out, len(shards), pending, pending_labels))
+            labels += pending_labels
+            pending, pending_labels = [], []
+    if pending:
+        shards.append(_write_shard(out, len(shards), pending, pending_labels))
+        labels += pending_labels
+    metadata = {
+        "format": FORMAT,
+        **info,
         "n_samples": len(labels),
         "sample_shape": sample_shape,
         "dtype": dtype,

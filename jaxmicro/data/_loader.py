@@ -28,7 +28,8 @@ class Loader:
         state = loader.state()      # {'step': 10}
 
     Batches are dictionaries of NumPy arrays: ``x`` (batch, *sample_shape), ``index`` (positions in
-    the dataset) and one array per numeric label.
+    the dataset) and one array per numeric label. ``labels`` holds every numeric label of the
+    whole dataset (name -> ``(n,)``), e.g. for normalization statistics.
     """
 
     def __init__(self, directory, batch_size: int, key: jax.Array, *, drop_remainder: bool = True):
@@ -47,7 +48,7 @@ class Loader:
         self._shards: dict[int, dict[str, np.ndarray]] = {}
         self._order: tuple[int, np.ndarray] | None = None
         labels = self.metadata["labels"]
-        self._labels = {
+        self.labels = {
             k: np.asarray([label[k] for label in labels])
             for k in labels[0]
             if all(isinstance(label[k], int | float) for label in labels)
@@ -79,12 +80,18 @@ class Loader:
             [self._shard(s)["x"][i - self._starts[s]] for s, i in zip(shard, index, strict=True)]
         )
 
-    def batch_at(self, step: int) -> dict[str, np.ndarray]:
-        """Batch number ``step`` of the run (pure: depends only on key, batch size and step)."""
+    def batch_at(self, step: int, rows: slice | None = None) -> dict[str, np.ndarray]:
+        """Batch number ``step`` of the run (pure: depends only on key, batch size and step).
+
+        ``rows`` selects part of the batch (a process's share on several hosts); only those
+        samples are read.
+        """
         epoch, b = divmod(int(step), self.steps_per_epoch)
         index = self._permutation(epoch)[b * self.batch_size : (b + 1) * self.batch_size]
+        if rows is not None:
+            index = index[rows]
         batch = {"x": self.samples(index), "index": index}
-        batch.update({k: v[index] for k, v in self._labels.items()})
+        batch.update({k: v[index] for k, v in self.labels.items()})
         return batch
 
     def state(self) -> dict:

@@ -139,7 +139,12 @@ def grf_from_two_point(
 
 
 def grf_from_reference(
-    key: jax.Array, reference, num_samples: int, *, periodic: bool = True
+    key: jax.Array,
+    reference,
+    num_samples: int,
+    *,
+    periodic: bool = True,
+    shape: Sequence[int] | None = None,
 ) -> jax.Array:
     """Samples Gaussian random fields with the 1- and 2-point statistics of a reference field.
 
@@ -160,9 +165,11 @@ def grf_from_reference(
             ``prod_i (1 - |r_i| / n_i)`` (the padded periodogram, which is positive
             semi-definite; the unbiased estimate's embedding is not, and clipping it distorts
             short lags); exact at ``r = 0``, a relative bias of ``|r_i| / n_i`` beyond.
+        shape: spatial shape of the samples, at most the reference's (a window of the
+            stationary field; default: the reference's).
 
     Returns:
-        ``(num_samples, *spatial, C)`` fields in the dtype of ``reference``.
+        ``(num_samples, *shape, C)`` fields in the dtype of ``reference``.
 
     References:
         Robertson & Kalidindi, Acta Mater. 232 (2022) 117927; rogsh-local-global §5.1.1 (200
@@ -177,7 +184,9 @@ def grf_from_reference(
     grid = spatial if periodic else tuple(2 * n - 1 for n in spatial)
     d = jnp.fft.fftn(m - mean, s=grid, axes=axes)
     cross = jnp.moveaxis(jnp.conj(d[..., :1]) * d, -1, 0) / math.prod(spatial)
-    return grf_from_spectra(key, mean, cross, num_samples, shape=spatial)
+    return grf_from_spectra(
+        key, mean, cross, num_samples, shape=spatial if shape is None else shape
+    )
 
 
 def _spectra(cov: jax.Array, c: int) -> tuple[jax.Array, jax.Array]:

@@ -6,6 +6,7 @@ the last axis being x, with ``spacing``/``origin`` given per array axis. EBSD re
 reference frames (see ``jaxmicro.io.ebsd``).
 """
 
+from ._array import load_npy
 from .ang import read_ang, write_ang
 from .ctf import read_ctf, write_ctf
 from .damask import DamaskGrid, read_damask, write_damask
@@ -22,6 +23,7 @@ __all__ = [
     "EBSDMap",
     "Phase",
     "VTIData",
+    "load_npy",
     "load_npz",
     "read_ang",
     "read_ctf",

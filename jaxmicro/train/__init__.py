@@ -1,16 +1,25 @@
-"""Training of diffusion models: pure train step, EMA, sharded data parallelism, checkpoints."""
+"""Training of diffusion models and autoencoders, and the one way to load and sample them.
+
+- ``fit`` (diffusion, conditional or latent) and ``fit_vae`` (the KL-VAE of latent runs), both
+  resumable, data-parallel and fed by the one dataset layer ``jaxmicro.data``;
+- ``denoiser``: the only adapter from a network output to the noise prediction ``eps_fn(x, t)``
+  that samplers read (parameterization, learned variance, conditions, guidance, sharding);
+- ``load_model``: a run folder or a shipped model (``jaxmicro.pretrained``) -> ``Model`` with its
+  config, schedule, conditions and decoder; ``generate`` samples it.
+"""
 
 from jaxmicro.train.checkpoint import Checkpointer as Checkpointer
 from jaxmicro.train.checkpoint import abstract_with_shardings as abstract_with_shardings
+from jaxmicro.train.checkpoint import load_arrays as load_arrays
+from jaxmicro.train.checkpoint import save_arrays as save_arrays
 from jaxmicro.train.config import DataConfig as DataConfig
 from jaxmicro.train.config import TrainConfig as TrainConfig
 from jaxmicro.train.config import load_config as load_config
 from jaxmicro.train.config import load_experiment_config as load_experiment_config
 from jaxmicro.train.config import make_schedule as make_schedule
 from jaxmicro.train.config import save_config as save_config
-from jaxmicro.train.data import ArrayDataset as ArrayDataset
-from jaxmicro.train.data import boundary_field as boundary_field
-from jaxmicro.train.data import make_dataset as make_dataset
+from jaxmicro.train.denoiser import denoiser as denoiser
+from jaxmicro.train.denoiser import unet_apply as unet_apply
 from jaxmicro.train.loop import fit as fit
 from jaxmicro.train.loop import restore_run as restore_run
 from jaxmicro.train.parallel import batch_mesh as batch_mesh
@@ -20,6 +29,8 @@ from jaxmicro.train.parallel import initialize_distributed as initialize_distrib
 from jaxmicro.train.parallel import replicated as replicated
 from jaxmicro.train.sampling import generate as generate
 from jaxmicro.train.sampling import save_grid as save_grid
+from jaxmicro.train.source import ConditionStats as ConditionStats
+from jaxmicro.train.source import training_source as training_source
 from jaxmicro.train.step import TrainState as TrainState
 from jaxmicro.train.step import ema_update as ema_update
 from jaxmicro.train.step import init_state as init_state

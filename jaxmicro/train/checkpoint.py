@@ -7,12 +7,13 @@ shardings), so arrays land directly on the devices and layout a run expects.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import jax
 import orbax.checkpoint as ocp
 
-__all__ = ["Checkpointer", "abstract_with_shardings"]
+__all__ = ["Checkpointer", "abstract_with_shardings", "save_arrays", "load_arrays"]
 
 
 def abstract_with_shardings(abstract, shardings):
@@ -48,10 +49,28 @@ class Checkpointer:
 
     def restore(self, abstract_state, step: int | None = None):
         """Reads checkpoint ``step`` (default: newest) into the structure of ``abstract_state``."""
-        step = self.latest_step() if step is None else step
-        if step is None:
+        if step is not None:
+            if step not in self.manager.all_steps():
+                raise ValueError(
+                    f"step: no checkpoint {step} in {self.manager.directory}; it has "
+                    f"{sorted(self.manager.all_steps())}"
+                )
+            return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+        steps = sorted(self.manager.all_steps(), reverse=True)
+        if not steps:
             raise ValueError(f"checkpoint: no checkpoint found in {self.manager.directory}")
-        return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+        for candidate in steps:
+            try:
+                return self.manager.restore(
+                    candidate, args=ocp.args.StandardRestore(abstract_state)
+                )
+            except Exception as err:  # an empty or partly written step folder
+                warnings.warn(
+                    f"checkpoint: step {candidate} in {self.manager.directory} cannot be read "
+                    f"({type(err).__name__}); trying an older one",
+                    stacklevel=2,
+                )
+        raise ValueError(f"checkpoint: no readable checkpoint in {self.manager.directory}")
 
     def wait(self) -> None:
         """Blocks until pending saves are on disk."""
@@ -61,3 +80,48 @@ class Checkpointer:
         """Finishes pending saves and releases the manager."""
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def _flat_key(path) -> str:
+    return jax.tree_util.keystr(path, simple=True, separator="/")
+
+
+def save_arrays(path: str | Path, tree) -> None:
+    """Writes the array leaves of ``tree`` to a ``.npz`` keyed by their tree paths.
+
+    The format of shipped models: plain arrays, read back with ``allow_pickle=False`` into the
+    structure of an abstract tree (``load_arrays``), so loading a file never runs code.
+    """
+    import numpy as np
+
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    arrays = {_flat_key(p): np.asarray(jax.device_get(x)) for p, x in leaves}
+    if len(arrays) != len(leaves):
+        raise ValueError("tree: two leaves share a path key")
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_arrays(path: str | Path, abstract):
+    """Reads a ``save_arrays`` file into the structure of ``abstract`` (shapes checked).
+
+    Raises:
+        ValueError: a missing key, an extra key or a shape mismatch (named).
+    """
+    import numpy as np
+
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(abstract)
+    with np.load(path, allow_pickle=False) as f:
+        stored = {k: f[k] for k in f.files}
+    values = []
+    for p, a in leaves:
+        key = _flat_key(p)
+        if key not in stored:
+            raise ValueError(f"{path}: no array {key!r} (the file does not match the model)")
+        value = stored.pop(key)
+        if tuple(value.shape) != tuple(a.shape):
+            raise ValueError(f"{path}: {key!r} has shape {value.shape}, expected {a.shape}")
+        values.append(value.astype(a.dtype))
+    if stored:
+        raise ValueError(f"{path}: arrays {sorted(stored)[:5]} do not belong to the model")
+    return jax.tree_util.tree_unflatten(treedef, values)

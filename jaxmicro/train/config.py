@@ -12,6 +12,7 @@ import typing
 from pathlib import Path
 
 from jaxmicro.diffusion import cosine_schedule, linear_schedule
+from jaxmicro.diffusion.posterior import PARAMETERIZATIONS
 from jaxmicro.diffusion.schedule import Schedule
 from jaxmicro.nn import UNetConfig
 
@@ -28,26 +29,31 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Where training fields come from.
+    """Where training fields come from: always a dataset folder of ``jaxmicro.data``.
+
+    Either ``path`` names a folder written by ``jaxmicro data make`` (or
+    ``jaxmicro.data.write_dataset``), or ``kind`` names a built-in generator
+    (``jaxmicro.data.KINDS``) whose ``num_examples`` samples ``fit`` writes once into
+    ``<run>/data`` and then reads the same way.
 
     Attributes:
-        kind: ``'voronoi_boundaries'`` (synthetic grain-boundary maps, see ``jaxmicro.train.data``)
-            or ``'npy'`` (an array ``(N, *spatial, C)`` in [-1, 1] stored at ``path``).
-        shape: spatial shape of one field.
-        num_examples: size of the synthetic dataset.
-        n_grains: grain counts to draw from (each compiled once).
-        regularity: seed regularity of the Voronoi tessellation, in [0, 1].
-        seed: seed of dataset generation and shuffling.
-        path: file of ``kind='npy'``.
+        path: dataset folder (takes precedence over ``kind``).
+        kind: built-in generator kind, e.g. ``'voronoi'``, ``'rsa'``, ``'two-phase'``.
+        shape: spatial shape of one training field (for ``path`` it must match the dataset;
+            ``()`` takes it from the dataset).
+        num_examples: samples generated for ``kind`` (simulations for ``'potts'``).
+        params: generator overrides for ``kind`` as ``(name, value)`` pairs.
+        representation: stored sample -> training field (``jaxmicro.data.REPRESENTATIONS``).
+        seed: seed of generation and of the shuffled order.
     """
 
-    kind: str = "voronoi_boundaries"
+    path: str = ""
+    kind: str = "voronoi"
     shape: tuple[int, ...] = (32, 32)
     num_examples: int = 1024
-    n_grains: tuple[int, ...] = (8, 12, 16)
-    regularity: float = 0.5
+    params: tuple = (("grains", (8, 16)),)
+    representation: str = "auto"
     seed: int = 0
-    path: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +68,16 @@ class TrainConfig:
         num_diffusion_steps: ``T``.
         beta_start, beta_end: bounds of the linear schedule.
         loss: ``'l2'``, ``'l1'`` or ``'hybrid'`` (needs ``model.learned_variance``).
-        parameterization: ``'eps'`` or ``'v'``.
+        parameterization: ``'eps'``, ``'v'`` or ``'x0'``.
+        conditions: names of numeric dataset labels that condition the model as scalars
+            (``model.num_scalar_conditions`` of them), normalized by the dataset's mean and
+            standard deviation (stored in ``<run>/conditions.json``; sampling takes physical
+            values).
+        class_label: name of an integer dataset label in ``[0, model.num_classes)`` that
+            conditions the model through an embedding ('' for none).
+        autoencoder: a trained VAE run (``jaxmicro.train.fit_vae``) or exported model folder:
+            the data are encoded to latents once (cached in ``<run>/latents``) and the UNet is
+            trained on them; sampling decodes.
         lambda_vlb: weight of ``L_vlb`` in the hybrid loss.
         cond_dropout: probability of replacing a sample's condition by the null token.
         batch_size: global batch (divisible by the number of devices).
@@ -93,7 +108,10 @@ class TrainConfig:
     loss: str = "l2"
     parameterization: str = "eps"
     lambda_vlb: float = 0.001
+    conditions: tuple[str, ...] = ()
+    class_label: str = ""
     cond_dropout: float = 0.0
+    autoencoder: str = ""
     batch_size: int = 16
     num_train_steps: int = 1000
     learning_rate: float = 1e-4
@@ -122,7 +140,27 @@ class TrainConfig:
             )
         if self.schedule not in ("linear", "cosine"):
             raise ValueError(f"schedule: expected 'linear' or 'cosine', got {self.schedule!r}")
-        if len(self.data.shape) != self.model.spatial_dims:
+        if self.parameterization not in PARAMETERIZATIONS:
+            raise ValueError(
+                f"parameterization: expected one of {PARAMETERIZATIONS}, "
+                f"got {self.parameterization!r}"
+            )
+        if len(self.conditions) != self.model.num_scalar_conditions:
+            raise ValueError(
+                f"conditions: {len(self.conditions)} scalar condition(s) {self.conditions} but "
+                f"model.num_scalar_conditions is {self.model.num_scalar_conditions}"
+            )
+        if bool(self.class_label) != bool(self.model.num_classes):
+            raise ValueError(
+                f"class_label: {self.class_label!r} needs model.num_classes > 0 and vice versa "
+                f"(got {self.model.num_classes})"
+            )
+        if not 0.0 <= self.cond_dropout < 1.0:
+            raise ValueError(f"cond_dropout: expected a rate in [0, 1), got {self.cond_dropout}")
+        for name in ("batch_size", "num_train_steps", "log_every", "checkpoint_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        if self.data.shape and len(self.data.shape) != self.model.spatial_dims:
             raise ValueError(
                 f"data.shape: {self.data.shape} has {len(self.data.shape)} axes but "
                 f"model.spatial_dims is {self.model.spatial_dims}"
@@ -148,18 +186,46 @@ def config_to_dict(config) -> dict:
     return dataclasses.asdict(config)
 
 
+def _tuples(value):
+    """Lists (from JSON) as tuples, recursively, so configs stay hashable."""
+    if isinstance(value, list | tuple):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def _check_type(cls, name: str, hint, value) -> None:
+    """Raises ValueError when a JSON value cannot be the field's type."""
+    origin = typing.get_origin(hint) or hint
+    allowed = {int: (int,), float: (int, float), str: (str,), bool: (bool,), tuple: (tuple,)}
+    expected = allowed.get(origin)
+    ok = expected is None or (
+        isinstance(value, expected) and not (origin in (int, float) and isinstance(value, bool))
+    )
+    if not ok:
+        raise ValueError(
+            f"config: field {cls.__name__}.{name} expects {getattr(origin, '__name__', origin)}, "
+            f"got {type(value).__name__} {value!r}"
+        )
+
+
 def config_from_dict(cls, values: dict):
-    """Rebuilds dataclass ``cls`` from ``config_to_dict`` output (lists become tuples)."""
+    """Rebuilds dataclass ``cls`` from ``config_to_dict`` output (lists become tuples).
+
+    Raises:
+        ValueError: ``values`` is not a dict, or a field has a value of the wrong type (named).
+    """
+    if not isinstance(values, dict):
+        raise ValueError(f"config: expected an object for {cls.__name__}, got {type(values)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for field in dataclasses.fields(cls):
         if field.name not in values:
             continue
-        value, hint = values[field.name], hints[field.name]
+        value, hint = _tuples(values[field.name]), hints[field.name]
         if dataclasses.is_dataclass(hint):
-            value = config_from_dict(hint, value)
-        elif isinstance(value, list):
-            value = tuple(value)
+            value = config_from_dict(hint, values[field.name])
+        else:
+            _check_type(cls, field.name, hint, value)
         kwargs[field.name] = value
     return cls(**kwargs)
 
@@ -170,8 +236,12 @@ def save_config(config: TrainConfig, path: str | Path) -> None:
 
 
 def load_config(path: str | Path) -> TrainConfig:
-    """Reads a ``TrainConfig`` written by ``save_config``."""
-    return config_from_dict(TrainConfig, json.loads(Path(path).read_text())).validate()
+    """Reads a ``TrainConfig`` written by ``save_config`` (ValueError naming the bad field)."""
+    try:
+        values = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"config: {path} is not valid JSON ({err})") from None
+    return config_from_dict(TrainConfig, values).validate()
 
 
 def load_experiment_config(spec: str) -> TrainConfig:
@@ -180,8 +250,8 @@ def load_experiment_config(spec: str) -> TrainConfig:
 
     path, _, variant = spec.partition(":")
     file = Path(path)
-    if not file.is_file():
-        raise ValueError(f"config: no file {path!r} (expected path/to/config.py:variant)")
+    if file.suffix != ".py" or not file.is_file():
+        raise ValueError(f"config: no Python file {path!r} (expected path/to/config.py:variant)")
     module_spec = importlib.util.spec_from_file_location(f"_jaxmicro_config_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)

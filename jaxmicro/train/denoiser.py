@@ -17,6 +17,7 @@ t)`` without conditions must return the unconditional (null-token) output of a c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import jax
@@ -129,7 +130,7 @@ def denoiser(
     if guidance_scale is not None and conditions is None:
         raise ValueError("guidance_scale: classifier-free guidance needs conditions")
     scale = None if guidance_scale is None else float(guidance_scale)
-    if scale is not None and not jnp.isfinite(scale):
+    if scale is not None and not math.isfinite(scale):
         raise ValueError(f"guidance_scale: expected a finite number, got {guidance_scale}")
 
     def outputs(x, t):

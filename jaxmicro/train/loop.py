@@ -2,7 +2,10 @@
 
 ``fit(config, out_dir)`` writes into ``out_dir``:
 
-- ``config.json``: the run's ``TrainConfig``;
+- ``config.json``: the run's ``TrainConfig`` (with the data's shape filled in);
+- ``conditions.json``: statistics of the conditioning labels (``ConditionStats``);
+- ``data/``: the dataset of a built-in data kind (generated once); ``latents/``: the dataset
+  encoded by the run's autoencoder (once);
 - ``checkpoints/<step>/``: orbax checkpoints of the ``TrainState``;
 - ``metrics.jsonl``: one JSON object per logged step (loss terms, gradient norm, wall time);
 - ``samples/step_<step>.png``: DDIM previews from the EMA parameters.
@@ -20,10 +23,19 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
+from jaxmicro._outdir import prepare_output_dir
 from jaxmicro.train.checkpoint import Checkpointer, abstract_with_shardings
-from jaxmicro.train.config import FAST_COMPILE, TrainConfig, make_schedule, save_config
-from jaxmicro.train.data import make_dataset
+from jaxmicro.train.config import (
+    FAST_COMPILE,
+    TrainConfig,
+    config_from_dict,
+    config_to_dict,
+    make_schedule,
+    save_config,
+)
 from jaxmicro.train.parallel import (
     batch_mesh,
     batch_sharded,
@@ -32,6 +44,7 @@ from jaxmicro.train.parallel import (
     replicated,
 )
 from jaxmicro.train.sampling import generate, save_grid
+from jaxmicro.train.source import training_source
 from jaxmicro.train.step import (
     init_state,
     make_optimizer,
@@ -40,7 +53,7 @@ from jaxmicro.train.step import (
     step_key,
 )
 
-__all__ = ["fit", "restore_run"]
+__all__ = ["fit", "restore_run", "train_loop", "start_state"]
 
 
 def _jsonl_upto(path: Path, step: int) -> None:
@@ -52,13 +65,19 @@ def _jsonl_upto(path: Path, step: int) -> None:
     path.write_text("".join(ln + "\n" for ln in kept))
 
 
-@functools.cache
 def _compiled(config: TrainConfig, mesh: jax.sharding.Mesh):
     """Jitted ``(init_fn, step_fn)`` of a run, shared by calls of ``fit`` in one process.
 
     Only compilation is cached (results are pure functions of the inputs): an interrupted and a
     resumed run in one process then compile once.
     """
+    key = json.dumps(config_to_dict(config), sort_keys=True, default=str)
+    return _compiled_cached(key, mesh)
+
+
+@functools.cache
+def _compiled_cached(key: str, mesh: jax.sharding.Mesh):
+    config = config_from_dict(TrainConfig, json.loads(key))
     rep = replicated(mesh)
     optimizer = make_optimizer(config)
     graphdef, init_fn = init_state(config, optimizer)
@@ -75,6 +94,100 @@ def _compiled(config: TrainConfig, mesh: jax.sharding.Mesh):
     return graphdef, init_fn, init_jit, step_fn
 
 
+def train_loop(
+    out: Path,
+    state,
+    step_fn,
+    make_batch,
+    *,
+    name: str,
+    num_train_steps: int,
+    log_every: int,
+    checkpoint_every: int,
+    checkpointer: Checkpointer,
+    stop_after: int | None = None,
+    progress: bool = True,
+    after_step=None,
+) -> tuple:
+    """Runs ``state, metrics = step_fn(state, make_batch(state.step))`` to ``num_train_steps``.
+
+    Shared by the diffusion (``fit``) and autoencoder (``fit_vae``) runs: JSONL metrics (lines
+    logged after the restored step are dropped first, so a resumed log reads as one run),
+    checkpoints every ``checkpoint_every`` steps and always at the end (also on an exception),
+    a progress bar, and ``after_step(done, state)`` hooks (previews).
+
+    Returns:
+        ``(state, records)``: the final state and the metric records logged by this call.
+    """
+    from tqdm.auto import tqdm
+
+    start = int(state.step)
+    end = num_train_steps if stop_after is None else min(num_train_steps, start + int(stop_after))
+    metrics_path = out / "metrics.jsonl"
+    _jsonl_upto(metrics_path, start)
+    records = []
+    t0 = time.perf_counter()
+    bar = tqdm(
+        range(start, end),
+        initial=start,
+        total=num_train_steps,
+        disable=not progress or jax.process_index() != 0,
+        desc=name,
+    )
+    try:
+        with metrics_path.open("a") as log:
+            for step in bar:
+                state, metrics = step_fn(state, make_batch(step))
+                done = step + 1
+                if done % log_every == 0 or done == end:
+                    rec = {
+                        "step": done,
+                        **{k: float(v) for k, v in metrics.items()},
+                        "time": time.perf_counter() - t0,
+                    }
+                    if not np.isfinite(rec["loss"]):
+                        raise FloatingPointError(
+                            f"loss: {rec['loss']} at step {done}; the run stopped (lower the "
+                            "learning rate, or resume from the last finite checkpoint)"
+                        )
+                    records.append(rec)
+                    bar.set_postfix(loss=f"{rec['loss']:.4f}")
+                    if jax.process_index() == 0:
+                        log.write(json.dumps(rec) + "\n")
+                        log.flush()
+                if done % checkpoint_every == 0:
+                    checkpointer.save(done, state)
+                if after_step is not None:
+                    after_step(done, state)
+    finally:
+        if int(state.step) != checkpointer.latest_step() and _finite(state):
+            checkpointer.save(int(state.step), state)
+        checkpointer.close()
+        bar.close()
+    return state, records
+
+
+def _finite(state) -> bool:
+    leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
+    return all(bool(jnp.all(jnp.isfinite(x))) for x in leaves)
+
+
+def start_state(out: Path, init_fn, init_jit, mesh, resume: bool) -> tuple:
+    """``(checkpointer, state)``: the newest checkpoint of ``out`` (``resume``) or a new state.
+
+    Raises:
+        ValueError: ``out`` holds checkpoints and ``resume`` is False.
+    """
+    ckpt = Checkpointer(out / "checkpoints")
+    if ckpt.latest_step() is not None and not resume:
+        ckpt.close()
+        raise ValueError(f"out_dir: {out} already holds checkpoints; resume or use a new folder")
+    if resume and ckpt.latest_step() is not None:
+        abstract = abstract_with_shardings(jax.eval_shape(init_fn), replicated(mesh))
+        return ckpt, ckpt.restore(abstract)
+    return ckpt, init_jit()
+
+
 def fit(
     config: TrainConfig,
     out_dir: str | Path,
@@ -86,9 +199,14 @@ def fit(
 ) -> list[dict]:
     """Trains (or continues) a run; returns the metric records logged by this call.
 
+    The data come through ``jaxmicro.data`` (see ``DataConfig``); with ``config.autoencoder``
+    they are encoded to latents once (``<out>/latents``) and the UNet trains on those. The
+    conditions named by the config are read from the dataset's labels, normalized with the
+    statistics written to ``<out>/conditions.json``.
+
     Args:
         config: the run.
-        out_dir: output folder (see the module docstring).
+        out_dir: output folder (see the module docstring); a new folder, or ``resume``.
         resume: continue from the newest checkpoint in ``out_dir`` (a fresh start if none).
         num_devices: devices of the data-parallel mesh (default: all).
         stop_after: take at most this many steps in this call, then checkpoint and return (an
@@ -98,82 +216,64 @@ def fit(
     Returns:
         Metric records ``{'step', 'loss', ...}`` of this call.
     """
-    from tqdm.auto import tqdm
-
     config = config.validate()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir() and any(out.iterdir()) and not resume:
+        if (out / "checkpoints").is_dir():
+            raise ValueError(
+                f"out_dir: {out} already holds checkpoints; resume or use a new folder"
+            )
+        raise ValueError(f"out_dir: {out} already holds files; use a new folder")
+    out = prepare_output_dir(out, resume=True, name="out_dir")
     mesh = batch_mesh(num_devices)
     if config.batch_size % mesh.size:
         raise ValueError(
             f"batch_size: {config.batch_size} is not divisible by the {mesh.size} devices"
         )
-    rep = replicated(mesh)
-    graphdef, init_fn, init_jit, step_fn = _compiled(config, mesh)
-    ckpt = Checkpointer(out / "checkpoints")
-    if ckpt.latest_step() is not None and not resume:
-        ckpt.close()
-        raise ValueError(f"out_dir: {out} already holds checkpoints; resume or use a new folder")
-    if resume and ckpt.latest_step() is not None:
-        state = ckpt.restore(abstract_with_shardings(jax.eval_shape(init_fn), rep))
-    else:
-        state = init_jit()
+    source = training_source(config, out)
+    config = source.config
     save_config(config, out / "config.json")
-    dataset = make_dataset(config.data)
+    graphdef, init_fn, init_jit, step_fn = _compiled(config, mesh)
+    ckpt, state = start_state(out, init_fn, init_jit, mesh, resume)
     rows = local_batch_slice(config.batch_size)
-    start, position = int(state.step), int(state.position)
-    end = config.num_train_steps
-    if stop_after is not None:
-        end = min(end, start + int(stop_after))
-    metrics_path = out / "metrics.jsonl"
-    _jsonl_upto(metrics_path, start)
     (out / "samples").mkdir(exist_ok=True)
 
-    records = []
-    t0 = time.perf_counter()
-    bar = tqdm(
-        range(start, end),
-        initial=start,
-        total=config.num_train_steps,
-        disable=not progress or jax.process_index() != 0,
-        desc=config.name,
+    def make_batch(step):
+        return global_batch(source.batch(step, rows), mesh)
+
+    def after_step(done, state):
+        if config.sample_every and done % config.sample_every == 0:
+            path = out / "samples" / f"step_{done}.png"
+            _preview(graphdef, state, config, source.stats, mesh, path)
+
+    _, records = train_loop(
+        out,
+        state,
+        step_fn,
+        make_batch,
+        name=config.name,
+        num_train_steps=config.num_train_steps,
+        log_every=config.log_every,
+        checkpoint_every=config.checkpoint_every,
+        checkpointer=ckpt,
+        stop_after=stop_after,
+        progress=progress,
+        after_step=after_step,
     )
-    try:
-        with metrics_path.open("a") as log:
-            for step in bar:
-                local = dataset.batch(position + rows.start, rows.stop - rows.start)
-                state, metrics = step_fn(state, global_batch({"x": local}, mesh))
-                position += config.batch_size
-                done = step + 1
-                if done % config.log_every == 0 or done == end:
-                    rec = {
-                        "step": done,
-                        **{k: float(v) for k, v in metrics.items()},
-                        "time": time.perf_counter() - t0,
-                    }
-                    records.append(rec)
-                    bar.set_postfix(loss=f"{rec['loss']:.4f}")
-                    if jax.process_index() == 0:
-                        log.write(json.dumps(rec) + "\n")
-                        log.flush()
-                if done % config.checkpoint_every == 0:
-                    ckpt.save(done, state)
-                if config.sample_every and done % config.sample_every == 0:
-                    _preview(graphdef, state, config, mesh, out / "samples" / f"step_{done}.png")
-    finally:
-        if int(state.step) != ckpt.latest_step():
-            ckpt.save(int(state.step), state)
-        ckpt.close()
-        bar.close()
     return records
 
 
-def _preview(graphdef, state, config: TrainConfig, mesh, path: Path) -> None:
-    model = model_from_state(graphdef, state)
+def _preview(graphdef, state, config: TrainConfig, stats, mesh, path: Path) -> None:
+    from jaxmicro.train.model import Model
+
+    autoencoder = None
+    if config.autoencoder:
+        from jaxmicro.train.autoencoder import load_autoencoder
+
+        autoencoder = load_autoencoder(config.autoencoder)
+    model = Model(config, model_from_state(graphdef, state), stats, autoencoder)
     key = jax.random.fold_in(jax.random.key(config.seed), 2)
-    x = generate(
-        key, model, config, config.num_preview_samples, steps=config.preview_ddim_steps, mesh=mesh
-    )
+    x = generate(key, model, config.num_preview_samples, steps=config.preview_ddim_steps, mesh=mesh)
     if jax.process_index() == 0:
         save_grid(x, path)
 

@@ -1,7 +1,8 @@
 """Sampling from a trained run, sharded over the devices, and preview images.
 
-``generate`` wraps the network as ``eps_fn`` and constrains its input to be split over the mesh's
-``'batch'`` axis, so the whole sampler (one ``lax.scan``) runs data-parallel.
+``generate`` reads the network through ``denoiser`` (which constrains the sampler's state to be
+split over the mesh's ``'batch'`` axis), so the whole sampler (one ``lax.scan``) runs
+data-parallel.
 """
 
 from __future__ import annotations
@@ -10,12 +11,10 @@ import functools
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxmicro.diffusion import ddim_sample, ddpm_sample
-from jaxmicro.train.config import FAST_COMPILE, TrainConfig, make_schedule
-from jaxmicro.train.parallel import batch_sharded
+from jaxmicro.train.config import FAST_COMPILE
 
 __all__ = ["generate", "field_images", "save_grid"]
 
@@ -23,69 +22,141 @@ __all__ = ["generate", "field_images", "save_grid"]
 def generate(
     key: jax.Array,
     model,
-    config: TrainConfig,
     n: int,
     *,
     sampler: str = "ddim",
     steps: int = 50,
     eta: float = 0.0,
+    conditions: dict | None = None,
+    guidance_scale: float | None = None,
     mesh: jax.sharding.Mesh | None = None,
     clip_x0: tuple[float, float] | None = (-1.0, 1.0),
+    decode: bool = True,
+    batch_size: int | None = None,
+    progress: bool = False,
 ) -> np.ndarray:
-    """Draws ``n`` samples ``(n, *shape, C)`` from ``model`` (an unconditional ``UNet``).
+    """Draws ``n`` samples ``(n, *shape, C)`` from a ``Model`` (see ``load_model``).
+
+    The network is read through ``denoiser`` (parameterization, learned variance, conditions,
+    classifier-free guidance, sharding); a latent model's samples are decoded by its autoencoder.
 
     Args:
         key: PRNG key; sample ``i`` depends only on ``key`` and ``i``.
-        model: the UNet (usually with EMA parameters).
-        config: the run's configuration (schedule, data shape, variance).
+        model: a ``jaxmicro.train.Model``.
         n: number of samples.
-        sampler: ``'ddim'`` (``steps`` steps) or ``'ddpm'`` (all ``T`` steps).
+        sampler: ``'ddim'`` (``steps`` steps) or ``'ddpm'`` (all ``T`` steps; a learned variance
+            is used).
         steps: DDIM steps.
-        eta: DDIM stochasticity.
+        eta: DDIM stochasticity, finite and ``>= 0``.
+        conditions: network conditions (``Model.conditions(...)``), one sample's entry or
+            ``(n, ...)``; None: unconditional.
+        guidance_scale: classifier-free guidance weight (see ``denoiser``).
         mesh: device mesh; ``n`` is padded up to a multiple of its size and the padding dropped.
-        clip_x0: bounds of the ``x_0`` estimates (data lie in [-1, 1]).
+        clip_x0: bounds of the ``x_0`` estimates (data lie in [-1, 1]; not applied to latents).
+        decode: decode a latent model's samples (False: return the latents).
+        batch_size: samples per sampler call (None: all at once); chunk ``c`` starting at
+            sample ``i`` uses ``fold_in(key, i)``.
+        progress: show a progress bar over the chunks.
 
     Returns:
         float32 NumPy array.
+
+    Raises:
+        ValueError: unknown sampler, ``n < 1``, non-finite or negative ``eta``, or ``steps``
+            outside ``[1, T]``.
     """
     if sampler not in ("ddim", "ddpm"):
         raise ValueError(f"sampler: expected 'ddim' or 'ddpm', got {sampler!r}")
-    schedule = make_schedule(config, dtype=jnp.float32)
-    shape = (*config.data.shape, config.model.in_channels)
-    size = 1 if mesh is None else mesh.size
-    batch = -(-n // size) * size
-    learned = config.model.learned_variance
+    if int(n) < 1:
+        raise ValueError(f"n: expected a positive number of samples, got {n}")
+    if batch_size is not None and int(n) > int(batch_size):
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size: expected a positive count, got {batch_size}")
+        from tqdm.auto import tqdm
 
-    def eps_fn(x, t):
-        if mesh is not None:
-            x = jax.lax.with_sharding_constraint(x, batch_sharded(mesh))
-        return model(x, t)
+        options = dict(
+            sampler=sampler,
+            steps=steps,
+            eta=eta,
+            guidance_scale=guidance_scale,
+            mesh=mesh,
+            clip_x0=clip_x0,
+            decode=decode,
+        )
+        chunks = []
+        for start in tqdm(range(0, int(n), int(batch_size)), disable=not progress, desc="sampling"):
+            stop = min(int(n), start + int(batch_size))
+            part = None
+            if conditions is not None:
+                part = {
+                    k: _rows(np.asarray(v), k, start, stop, int(n)) for k, v in conditions.items()
+                }
+            chunks.append(
+                generate(
+                    jax.random.fold_in(key, start), model, stop - start, conditions=part, **options
+                )
+            )
+        return np.concatenate(chunks)
+    if not np.isfinite(eta) or eta < 0:
+        raise ValueError(f"eta: expected a finite value >= 0, got {eta}")
+    config = model.config
+    if sampler == "ddim" and not 1 <= int(steps) <= config.num_diffusion_steps:
+        raise ValueError(f"steps: expected 1..{config.num_diffusion_steps}, got {steps}")
+    size = 1 if mesh is None else mesh.size
+    batch = -(-int(n) // size) * size
+    if conditions is not None:
+        conditions = {k: _pad(np.asarray(v), int(n), batch, k) for k, v in conditions.items()}
+    learned = config.model.learned_variance
+    use_variance = sampler == "ddpm" and learned
+    if model.autoencoder is not None:
+        clip_x0 = None  # latents are not bounded
+    shape = model.sample_shape
 
     @functools.partial(jax.jit, compiler_options=FAST_COMPILE if config.fast_compile else None)
-    def run(key):
+    def run(key, conditions):
+        eps_fn = model.eps_fn(
+            conditions=conditions,
+            guidance_scale=guidance_scale,
+            mesh=mesh,
+            variance_channels=use_variance,
+        )
+        schedule = model.schedule
         if sampler == "ddpm":
+            variance = "learned" if use_variance else "small"
             return ddpm_sample(
-                key,
-                eps_fn,
-                schedule,
-                shape,
-                batch=batch,
-                variance="learned" if learned else "small",
-                clip_x0=clip_x0,
+                key, eps_fn, schedule, shape, batch=batch, variance=variance, clip_x0=clip_x0
             )
         return ddim_sample(
-            key,
-            eps_fn,
-            schedule,
-            shape,
-            batch=batch,
-            num_steps=steps,
-            eta=eta,
-            learned_variance=learned,
-            clip_x0=clip_x0,
+            key, eps_fn, schedule, shape, batch=batch, num_steps=steps, eta=eta, clip_x0=clip_x0
         )
 
-    return np.asarray(run(key), np.float32)[:n]
+    x = run(key, conditions)
+    if decode and model.autoencoder is not None:
+        x = model.autoencoder.decode(x)
+    x = np.asarray(x, np.float32)[:n]
+    if not np.all(np.isfinite(x)):
+        raise FloatingPointError("generate: the sampler produced non-finite values")
+    return x
+
+
+def _rows(value: np.ndarray, name: str, start: int, stop: int, n: int) -> np.ndarray:
+    """Rows ``start:stop`` of a per-sample condition (unbatched entries kept)."""
+    per_sample = 1 if name == "scalars" else 0
+    if value.ndim == per_sample:
+        return value
+    if value.shape[0] != n:
+        raise ValueError(f"conditions[{name!r}]: expected {n} rows, got shape {value.shape}")
+    return value[start:stop]
+
+
+def _pad(value: np.ndarray, n: int, batch: int, name: str) -> np.ndarray:
+    """A per-sample condition of ``n`` rows padded to ``batch`` rows (unbatched entries kept)."""
+    per_sample = 1 if name == "scalars" else 0
+    if value.ndim == per_sample:
+        return value
+    if value.shape[0] != n:
+        raise ValueError(f"conditions[{name!r}]: expected {n} rows, got shape {value.shape}")
+    return np.concatenate([value, np.repeat(value[-1:], batch - n, axis=0)])
 
 
 def field_images(x: np.ndarray) -> np.ndarray:
