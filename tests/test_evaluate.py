@@ -123,6 +123,10 @@ def test_sampler_output_against_training_phases():
     assert (r["kind_generated"], r["kind_reference"], r["dim"]) == ("binary", "phase", 2)
     assert r["s2_discrepancy"] == 0 and r["data_copying"]["min"] == pytest.approx(0, abs=1e-6)
     assert "values > 0" in r["phase_description"]
+    # (n, D, H, W, 1) sampler output of a 3-D model: dim 3 from the shapes
+    vol = (rng.uniform(size=(2, 8, 8, 8)) > 0.5).astype(np.int8)
+    r = metrics.evaluate((2.0 * vol - 1.0)[..., None], vol)
+    assert r["dim"] == 3 and r["n_generated"] == 2 and r["s2_discrepancy"] == 0
 
 
 def test_grain_ids_known_shift():

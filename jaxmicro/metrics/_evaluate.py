@@ -388,6 +388,83 @@ def _phase_description(phase, family: str, binary: bool) -> str:
     return "grain-boundary voxels"
 
 
+def _spatial(r: dict, g: dict, phase, description: str) -> dict:
+    """Eq. 23 per channel, weighted, and for the phase of interest; chord EMD; curves."""
+    from ._distributions import histogram_emd
+
+    s2_per = _eq23(r["s2"], g["s2"])
+    lp_per = _eq23(r["lineal"], g["lineal"])
+    s2_w = _eq23(_weighted(r["s2"], r["vf"]), _weighted(g["s2"], g["vf"]))
+    lp_w = _eq23(_weighted(r["lineal"], r["vf"]), _weighted(g["lineal"], g["vf"]))
+    chord_ref, chord_gen = r["chords"].sum(0)[:, 1:], g["chords"].sum(0)[:, 1:]
+    n_len = min(chord_ref.shape[-1], chord_gen.shape[-1])
+    chord_ref, chord_gen = chord_ref[:, :n_len], chord_gen[:, :n_len]
+    present = (chord_ref.sum(1) > 0) & (chord_gen.sum(1) > 0)
+    if phase == "weighted":
+        if r["vf"].mean(0).max() <= 0:
+            raise ValueError("reference: every indicator channel is empty")
+        s2_eps, lp_eps = s2_w, lp_w
+        s2_ref, s2_gen = _weighted(r["s2"], r["vf"]), _weighted(g["s2"], g["vf"])
+        lp_ref, lp_gen = _weighted(r["lineal"], r["vf"]), _weighted(g["lineal"], g["vf"])
+        vf_ref = vf_gen = None
+        chord = None
+        if present.any():
+            emd = np.asarray(histogram_emd(chord_ref[present], chord_gen[present]))
+            weights = r["vf"].mean(0)[present]
+            chord = np.sum(weights * emd) / max(weights.sum(), 1e-12)
+    else:
+        vf_ref, vf_gen = r["vf"][:, phase].mean(), g["vf"][:, phase].mean()
+        if vf_ref <= 0:
+            raise ValueError(
+                f"phase: {description} is absent from the reference "
+                "(volume fraction 0), so eq. 23 is undefined; choose another phase"
+            )
+        s2_eps, lp_eps = s2_per[phase], lp_per[phase]
+        s2_ref, s2_gen = r["s2"][:, phase], g["s2"][:, phase]
+        lp_ref, lp_gen = r["lineal"][:, phase], g["lineal"][:, phase]
+        chord = None
+        if present[phase]:
+            chord = histogram_emd(chord_ref[phase], chord_gen[phase])
+
+    def per_channel(eps):
+        return [_num(e) for e in np.atleast_1d(eps)]
+
+    return {
+        "volume_fraction_reference": _num(vf_ref),
+        "volume_fraction_generated": _num(vf_gen),
+        "s2_discrepancy": _num(s2_eps),
+        "lineal_discrepancy": _num(lp_eps),
+        "s2_discrepancy_weighted": _num(s2_w),
+        "lineal_discrepancy_weighted": _num(lp_w),
+        "s2_discrepancy_per_channel": per_channel(s2_per),
+        "lineal_discrepancy_per_channel": per_channel(lp_per),
+        "chord_emd": _num(chord),
+        "s2_reference": s2_ref,
+        "s2_generated": s2_gen,
+        "lineal_reference": lp_ref,
+        "lineal_generated": lp_gen,
+    }
+
+
+def _properties(r: dict, g: dict, bins: int) -> dict:
+    """KS, normalized EMD and KL per grain property (PolyCrysDiff eqs. 2-4, GrainPaint)."""
+    from ._distributions import emd_normalized, kl_divergence, ks_distance
+
+    properties = {}
+    for p in PROPERTIES:
+        a, b = r["props"][p], g["props"][p]
+        row = {"n_reference": int(a.size), "n_generated": int(b.size)}
+        row.update(values_reference=a, values_generated=b)
+        both = a.size > 0 and b.size > 0
+        row["mean_reference"] = _num(a.mean()) if a.size else None
+        row["mean_generated"] = _num(b.mean()) if b.size else None
+        row["ks"] = _num(ks_distance(a, b)) if both else None
+        row["emd"] = _num(emd_normalized(a, b)) if both else None
+        row["kl"] = _num(kl_divergence(a, b, bins=int(bins))) if both else None
+        properties[p] = row
+    return properties
+
+
 def evaluate(
     generated,
     reference,
@@ -475,7 +552,6 @@ def evaluate(
         Lee & Yun (ddpm-ddim-mcr) §2.3, eqs. 21-24 (per phase of interest); PolyCrysDiff §4.2,
         eqs. 2-4; GrainPaint Table 1.
     """
-    from ._distributions import emd_normalized, histogram_emd, kl_divergence, ks_distance
     from ._samples import nearest_training_mse, principal_components
     from ._statistics import odf_mse
 
@@ -519,63 +595,23 @@ def evaluate(
     n_channels = {"phase": n_phases, "rgb": len(palette) if palette is not None else 0}
     phase = _resolve_phase(phase, family, n_channels.get(family, 1))
     binary = "binary" in (ref_kind, gen_kind)
+    description = _phase_description(phase, family, binary)
+    if family == "phase" and phase != "weighted" and not any((s == phase).any() for s in ref):
+        # checked again (for every kind) on the volume fractions; this one saves the work
+        raise ValueError(f"phase: {description} is absent from the reference; choose another")
     opts = _Options(dim, bool(periodic), symmetry, threshold_deg, int(min_size), palette, n_phases)
     with_slices = vgg_params is not None
     r = _summaries(ref, ref_kind, opts, with_slices=with_slices)
     g = _summaries(gen, gen_kind, opts, with_slices=with_slices)
 
-    s2_per = _eq23(r["s2"], g["s2"])
-    lp_per = _eq23(r["lineal"], g["lineal"])
-    s2_w = _eq23(_weighted(r["s2"], r["vf"]), _weighted(g["s2"], g["vf"]))
-    lp_w = _eq23(_weighted(r["lineal"], r["vf"]), _weighted(g["lineal"], g["vf"]))
-    chord_ref, chord_gen = r["chords"].sum(0)[:, 1:], g["chords"].sum(0)[:, 1:]
-    n_len = min(chord_ref.shape[-1], chord_gen.shape[-1])
-    chord_ref, chord_gen = chord_ref[:, :n_len], chord_gen[:, :n_len]
-    present = (chord_ref.sum(1) > 0) & (chord_gen.sum(1) > 0)
-    if phase == "weighted":
-        if r["vf"].mean(0).max() <= 0:
-            raise ValueError("reference: every indicator channel is empty")
-        s2_eps, lp_eps = s2_w, lp_w
-        s2_ref, s2_gen = _weighted(r["s2"], r["vf"]), _weighted(g["s2"], g["vf"])
-        lp_ref, lp_gen = _weighted(r["lineal"], r["vf"]), _weighted(g["lineal"], g["vf"])
-        vf_ref = vf_gen = None
-        chord = None
-        if present.any():
-            emd = np.asarray(histogram_emd(chord_ref[present], chord_gen[present]))
-            weights = r["vf"].mean(0)[present]
-            chord = np.sum(weights * emd) / max(weights.sum(), 1e-12)
-    else:
-        vf_ref, vf_gen = r["vf"][:, phase].mean(), g["vf"][:, phase].mean()
-        if vf_ref <= 0:
-            raise ValueError(
-                f"phase: {_phase_description(phase, family, binary)} is absent from the reference "
-                "(volume fraction 0), so eq. 23 is undefined; choose another phase"
-            )
-        s2_eps, lp_eps = s2_per[phase], lp_per[phase]
-        s2_ref, s2_gen = r["s2"][:, phase], g["s2"][:, phase]
-        lp_ref, lp_gen = r["lineal"][:, phase], g["lineal"][:, phase]
-        chord = None
-        if present[phase]:
-            chord = histogram_emd(chord_ref[phase], chord_gen[phase])
-
-    properties = {}
-    if family != "phase":
-        for p in PROPERTIES:
-            a, b = r["props"][p], g["props"][p]
-            row = {"n_reference": int(a.size), "n_generated": int(b.size)}
-            row.update(values_reference=a, values_generated=b)
-            both = a.size > 0 and b.size > 0
-            row["mean_reference"] = _num(a.mean()) if a.size else None
-            row["mean_generated"] = _num(b.mean()) if b.size else None
-            row["ks"] = _num(ks_distance(a, b)) if both else None
-            row["emd"] = _num(emd_normalized(a, b)) if both else None
-            row["kl"] = _num(kl_divergence(a, b, bins=int(bins))) if both else None
-            properties[p] = row
+    spatial = _spatial(r, g, phase, description)
+    properties = _properties(r, g, int(bins)) if family != "phase" else {}
 
     odf = None
     if ref_kind == gen_kind == "quat":
         odf = _num(odf_mse(np.stack(ref), np.stack(gen), symmetry))
 
+    s2_ref, s2_gen = spatial["s2_reference"], spatial["s2_generated"]
     n_len = min(s2_ref.shape[1], s2_gen.shape[1])
     f_ref, f_gen = s2_ref[:, :n_len], s2_gen[:, :n_len]
     pca = None
@@ -601,9 +637,6 @@ def evaluate(
             "median": _num(np.median(mse)),
         }
 
-    def per_channel(eps):
-        return [_num(e) for e in np.atleast_1d(eps)]
-
     return {
         "kind_reference": ref_kind,
         "kind_generated": gen_kind,
@@ -615,20 +648,8 @@ def evaluate(
             family, "grain-boundary voxels"
         ),
         "phase": phase,
-        "phase_description": _phase_description(phase, family, binary),
-        "volume_fraction_reference": _num(vf_ref),
-        "volume_fraction_generated": _num(vf_gen),
-        "s2_discrepancy": _num(s2_eps),
-        "lineal_discrepancy": _num(lp_eps),
-        "s2_discrepancy_weighted": _num(s2_w),
-        "lineal_discrepancy_weighted": _num(lp_w),
-        "s2_discrepancy_per_channel": per_channel(s2_per),
-        "lineal_discrepancy_per_channel": per_channel(lp_per),
-        "chord_emd": _num(chord),
-        "s2_reference": s2_ref,
-        "s2_generated": s2_gen,
-        "lineal_reference": lp_ref,
-        "lineal_generated": lp_gen,
+        "phase_description": description,
+        **spatial,
         "properties": properties,
         "odf_mse": odf,
         "pca_s2": pca,
