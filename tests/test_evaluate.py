@@ -204,6 +204,12 @@ def test_command_on_sampler_output_and_data_shards(tmp_path, capsys):
         assert main(bad_argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("jaxmicro evaluate: error: --generated:") and message in err
+    # rejected inputs leave no (empty) output folder behind
+    np.save(tmp_path / "batch.npy", ref)
+    fresh = tmp_path / "fresh"
+    ambiguous = ["evaluate", "--generated", str(tmp_path / "batch.npy"), "--reference", str(data)]
+    assert main([*ambiguous, "--out", str(fresh), "--vgg", "none"]) == 2
+    assert "dim: " in capsys.readouterr().err and not fresh.exists()
 
 
 @pytest.mark.slow

@@ -105,21 +105,27 @@ def run(args) -> int:
             raise ValueError(f"--palette: expected one (P, 3) array, got {len(arrays)} arrays")
         palette = arrays[0]
     params, vgg_note = _vgg_params(args.vgg)
+    created = not args.out.exists()
     out = prepare_output_dir(args.out, overwrite=args.overwrite, name="--out")
-    results = metrics.evaluate(
-        generated,
-        reference,
-        kind=args.kind,
-        dim=args.dim,
-        periodic=args.periodic,
-        phase=args.phase,
-        palette=palette,
-        symmetry=args.symmetry,
-        threshold_deg=args.threshold_deg,
-        min_size=args.min_size,
-        bins=args.bins,
-        vgg_params=params,
-    )
+    try:
+        results = metrics.evaluate(
+            generated,
+            reference,
+            kind=args.kind,
+            dim=args.dim,
+            periodic=args.periodic,
+            phase=args.phase,
+            palette=palette,
+            symmetry=args.symmetry,
+            threshold_deg=args.threshold_deg,
+            min_size=args.min_size,
+            bins=args.bins,
+            vgg_params=params,
+        )
+    except ValueError:
+        if created:  # leave no empty folder behind for rejected inputs
+            out.rmdir()
+        raise
     sources = {"reference": str(args.reference), "generated": str(args.generated)}
     path = metrics.write_report(results, out, sources=sources, vgg_note=vgg_note)
     eps = results["s2_discrepancy"]
