@@ -1,19 +1,18 @@
-"""``jaxmicro reconstruct``: reference loading, descriptor syntax, outputs, and input errors."""
+"""``jaxmicro reconstruct``: outputs, the output folder, and bad inputs (exit 2, no traceback).
+
+The library functions behind the command (reference loading, descriptor text, shapes) are
+tested in ``test_reconstruct_reference.py``.
+"""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 from jaxmicro.cli import main
-from jaxmicro.cli.reconstruct import default_descriptors, load_reference, parse_descriptors
-from jaxmicro.orientations import (
-    euler_to_quat,
-    misorientation_angle,
-    quat_to_euler,
-    to_fundamental_zone,
-)
-from jaxmicro.reconstruct import descriptor
+from jaxmicro.io import EBSDMap, Phase, write_ang
+from jaxmicro.orientations import misorientation_angle, quat_to_euler, to_fundamental_zone
 
 
 def grains_euler(n=12):
@@ -25,91 +24,79 @@ def grains_euler(n=12):
     return euler
 
 
-def test_parse_descriptors():
-    got = parse_descriptors("two_point:2:max_lag=7:pairs=auto, mean_variation:100,one_point")
-    assert got == (
-        descriptor("two_point", 2.0, max_lag=7, pairs="auto"),
-        descriptor("mean_variation", 100.0),
-        descriptor("one_point", 1.0),
-    )
-    assert parse_descriptors("variogram:max_lag=3:order=1.5") == (
-        descriptor("variogram", 1.0, max_lag=3, order=1.5),
-    )
-    names = [d.name for d in default_descriptors("orientations", 5)]
-    assert names == ["two_point", "three_point_variogram", "mean_variation"]
-    assert [d.name for d in default_descriptors("phases", 5)] == ["two_point", "mean_variation"]
-    with pytest.raises(ValueError, match="--descriptors"):
-        parse_descriptors("two_point:heavy")
-    with pytest.raises(ValueError, match="descriptor name"):
-        parse_descriptors("three_point")
+def _ang_in_degrees(path):
+    euler = np.rad2deg(grains_euler(8))
+    cubic = Phase("Nickel", "m-3m", (3.52, 3.52, 3.52, 90.0, 90.0, 90.0))
+    write_ang(path, EBSDMap.from_euler(euler, np.ones((8, 8), np.int32), phases={1: cubic}))
 
 
-def test_load_reference_kinds(tmp_path):
-    euler = grains_euler()
-    np.save(tmp_path / "euler.npy", euler)
-    field, rep, sym = load_reference(tmp_path / "euler.npy")
-    assert rep == "orientations" and sym == "cubic" and field.shape == (12, 12, 4)
-    np.testing.assert_allclose(field, euler_to_quat(euler), atol=1e-6)
-
-    np.save(tmp_path / "quats.npy", np.asarray(euler_to_quat(euler)))
-    assert load_reference(tmp_path / "quats.npy", symmetry="hexagonal")[1:] == (
-        "orientations",
-        "hexagonal",
-    )
-
-    labels = np.zeros((10, 10), np.int64)
-    labels[:5, :] = 1
-    labels[:, :3] = 2
-    np.save(tmp_path / "labels.npy", labels)
-    field, rep, _ = load_reference(tmp_path / "labels.npy")
-    assert rep == "phases" and field.shape == (10, 10, 2)
-    np.testing.assert_array_equal(field[..., 1], labels == 2)
-    np.testing.assert_array_equal(field[..., 0], labels == 1)
-
-    two = (labels > 0).astype(np.int32)
-    np.save(tmp_path / "two.npy", two)
-    assert load_reference(tmp_path / "two.npy")[0].shape == (10, 10, 1)  # two phases: one channel
-
-    from skimage import io
-
-    io.imsave(tmp_path / "disk.png", (two * 255).astype(np.uint8), check_contrast=False)
-    field, rep, _ = load_reference(tmp_path / "disk.png")
-    np.testing.assert_array_equal(field[..., 0], two)
+def _npy(array):
+    return lambda path: np.save(path, array)
 
 
-@pytest.mark.parametrize(
-    "array, kwargs, match",
-    [
-        (np.zeros((8, 8, 5)), {"kind": "euler"}, "trailing|shape"),
-        (np.full((8, 8, 3), np.nan), {}, "NaN"),
-        (np.ones((8, 8, 4)), {}, "unit norm"),
-        (np.full((8, 8, 3), 90.0), {}, "radians"),
-        (np.zeros((8, 8, 4)) + [1, 0, 0, 0], {"symmetry": "icosahedral"}, "--symmetry"),
-        (np.zeros((8, 8), np.int64), {}, "single phase"),
-        (np.full((8, 8), 1.5), {}, r"\[0, 1\]"),
-    ],
-)
-def test_bad_references_name_the_argument(tmp_path, array, kwargs, match):
-    np.save(tmp_path / "ref.npy", array)
-    with pytest.raises(ValueError, match=match) as err:
-        load_reference(tmp_path / "ref.npy", **kwargs)
-    assert "--reference" in str(err.value) or "--symmetry" in str(err.value)
+GOOD = _npy(grains_euler())
+BAD_INPUTS = [  # (reference writer, reference suffix, extra arguments, what the error says)
+    (GOOD, ".npy", ["--window", "0"], "--window: the lag window must be >= 1"),
+    (GOOD, ".npy", ["--descriptors", "two_point:1:max_lag=0"], "--descriptors: .*max_lag"),
+    (GOOD, ".npy", ["--descriptors", "two_point:1:max_lag=-3"], "--descriptors: .*max_lag"),
+    (GOOD, ".npy", ["--descriptors", "two_point:1:foo=3"], "accepted options: max_lag, pairs"),
+    (GOOD, ".npy", ["--descriptors", "lineal_path"], "--descriptors: .*max_length is required"),
+    (GOOD, ".npy", ["--shape", "8"], "--shape"),
+    (GOOD, ".npy", ["--shape", "100000,100000,100000"], r"--shape: .* needs at least .* GiB"),
+    (GOOD, ".npy", ["--optimizer", "newton"], "--optimizer"),
+    (GOOD, ".npy", ["--max-iter", "0"], "--max-iter: must be >= 1"),
+    (GOOD, ".npy", ["--seeds", "0"], "--seeds: must be >= 1"),
+    (GOOD, ".npy", ["--learning-rate", "0"], "--learning-rate"),
+    (GOOD, ".npy", ["--symmetry", "icosahedral"], "--symmetry"),
+    (GOOD, ".npy", ["--degrees", "3"], "--degrees"),
+    (GOOD, ".npy", ["--degrees", "x"], "--degrees"),
+    (_npy(np.ones((8, 8, 4), np.complex128)), ".npy", [], "--reference: .*complex"),
+    (lambda p: p.write_bytes(b""), ".npy", [], r"--reference: .*empty \(0 bytes\)"),
+    (lambda p: p.write_text("0 1\n1 0\n"), ".npy", [], "--reference: .*not a NumPy .npy"),
+    (_npy(np.full((8, 8, 3), 90.0)), ".npy", [], "--reference: .*radians"),
+    (_ang_in_degrees, ".ang", [], "--reference: .*store Euler angles in radians"),
+]
 
 
-def test_command_errors_exit_2(tmp_path, capsys):
+@pytest.mark.parametrize("write, suffix, extra, match", BAD_INPUTS)
+def test_bad_inputs_exit_2_before_any_output(tmp_path, capsys, write, suffix, extra, match):
+    ref, out = tmp_path / f"ref{suffix}", tmp_path / "run"
+    write(ref)
+    code = main(["reconstruct", "--reference", str(ref), "--out", str(out), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith("jaxmicro reconstruct: error: ")
+    assert re.search(match, err), err
+    assert not out.exists()  # refused before the output folder was made
+
+
+def test_output_folder_errors(tmp_path, capsys):
+    np.save(tmp_path / "ref.npy", grains_euler())
+    args = ["reconstruct", "--reference", str(tmp_path / "ref.npy"), "--max-iter", "1"]
+    (tmp_path / "file").write_text("x")
+    cases = [
+        (tmp_path / "file", "--out: .* is a file"),
+        (tmp_path / "file" / "sub", "--out: cannot write"),
+        (tmp_path, "--out: .* holds the reference"),
+    ]
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "result.json").write_text("{}")
+    cases.append((earlier, "--out: .* already holds files .* --overwrite"))
+    for out, match in cases:
+        assert main([*args, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert re.search(match, err) and "Traceback" not in err, err
+    assert (earlier / "result.json").read_text() == "{}"  # another run's files are untouched
     assert main(["reconstruct", "--reference", str(tmp_path / "none.npy"), "--out", "x"]) == 2
     assert "--reference" in capsys.readouterr().err
-    np.save(tmp_path / "ref.npy", grains_euler())
-    args = ["reconstruct", "--reference", str(tmp_path / "ref.npy"), "--out", str(tmp_path)]
-    assert main([*args, "--shape", "8"]) == 2
-    assert "--shape" in capsys.readouterr().err
-    assert main([*args, "--optimizer", "newton"]) == 2
-    assert "--optimizer" in capsys.readouterr().err
 
 
 def test_orientation_run_writes_every_output(tmp_path, capsys):
     np.save(tmp_path / "ref.npy", grains_euler())
     out = tmp_path / "run"
+    out.mkdir()
+    (out / "old.png").write_bytes(b"an earlier run's figure")
     code = main(
         [
             "reconstruct",
@@ -117,6 +104,7 @@ def test_orientation_run_writes_every_output(tmp_path, capsys):
             str(tmp_path / "ref.npy"),
             "--out",
             str(out),
+            "--overwrite",
             "--descriptors",
             "two_point:1:max_lag=2,mean_variation:0.1",
             "--max-iter",
@@ -128,6 +116,7 @@ def test_orientation_run_writes_every_output(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "level 1/1 (12x12): loss" in printed and "best of 2 seeds" in printed
+    assert not (out / "old.png").exists()  # --overwrite replaced the earlier run
     for name in ("fields.png", "loss.png", "two_point.png", "variogram.png"):
         assert (out / name).stat().st_size > 1000
     record = json.loads((out / "result.json").read_text())

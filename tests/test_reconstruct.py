@@ -205,3 +205,47 @@ def test_interpolated_targets_are_convex_combinations():
 def test_bad_input_raises(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+S2_OPEN = Spec((descriptor("two_point", max_lag=5),), periodic=False)
+S2_LAG3 = Spec((descriptor("two_point", max_lag=3),))
+S2_MV = Spec((descriptor("two_point", max_lag=5), descriptor("mean_variation")))
+S2_ORIENT = Spec((descriptor("two_point", max_lag=5),), representation="orientations")
+
+
+@pytest.mark.parametrize(
+    "target, spec, kwargs, match",
+    [
+        ("disks", S2_OPEN, {}, "target: characterized with periodic=True, but spec.periodic"),
+        ("disks", S2_ORIENT, {}, "target: characterized as phases, but spec.representation"),
+        ("disks", S2_LAG3, {}, r"two_point was characterized with options \{'max_lag': 5\}"),
+        ("disks", S2_MV, {}, "target: has no mean_variation values"),
+        ("array", S2, {}, "target: expected a Target from characterize"),
+        ("disks", "two_point", {}, "spec: expected a Spec"),
+        ("disks", S2, {"max_iter": 0}, "max_iter: expected an integer >= 1"),
+        ("disks", S2, {"max_iter": 2.5}, "max_iter: expected an integer >= 1"),
+        ("disks", S2, {"learning_rate": float("nan")}, "learning_rate"),
+    ],
+)
+def test_reconstruct_refuses_a_target_of_another_problem(target, spec, kwargs, match):
+    """These ran (with a finite loss, or a traceback) before targets recorded their problem."""
+    t = characterize(disks(), S2) if target == "disks" else np.zeros((11, 11))
+    with pytest.raises(ValueError, match=match):
+        reconstruct(jax.random.key(0), t, (24, 24), spec, **kwargs)
+    if target == "disks" and not kwargs and isinstance(spec, Spec):
+        with pytest.raises(ValueError, match=match):  # and the loss refuses it too
+            loss(jnp.asarray(disks()), t, spec)
+
+
+def test_descriptor_options_are_checked_not_bent():
+    with pytest.raises(ValueError, match="unknown option 'foo'; accepted options: max_lag, pairs"):
+        descriptor("two_point", foo=3)
+    for lag in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match="max_lag: expected an integer >= 1"):
+            descriptor("two_point", max_lag=lag)
+    with pytest.raises(ValueError, match="more than once"):
+        Spec((descriptor("two_point"), descriptor("two_point", 2.0)))
+    # coarse multigrid levels still halve a valid window down to 1, as documented
+    assert descriptor("two_point", max_lag=3).evaluate(
+        jnp.ones((8, 8, 1)), periodic=True, level=2
+    ).shape == (1, 1, 3, 3)

@@ -1,10 +1,17 @@
 """Descriptor-based microstructure reconstruction (MCR) with the whole loop jitted.
 
 - ``spec``: :class:`Spec`, :class:`Descriptor` / :func:`descriptor`, :func:`characterize` ->
-  :class:`Target`, :func:`loss`, :func:`loss_terms`, :func:`orthogonal_targets`,
-  :func:`interpolate_targets`.
+  :class:`Target` (which records its problem: :func:`problem_of`, :func:`check_target`),
+  :func:`loss`, :func:`loss_terms`, :func:`orthogonal_targets`, :func:`interpolate_targets`.
 - ``lbfgsb``: :func:`minimize_lbfgsb` -> :class:`LbfgsbResult` (L-BFGS-B in JAX, SciPy's algorithm).
 - ``solve``: :func:`reconstruct`, :func:`reconstruct_ensemble`, :func:`orientations_of`.
+- ``reference``: :func:`load_reference` (``.npy``, images, ``.ang``/``.ctf``),
+  :func:`reference_field` (arrays), :func:`example_reference`.
+- ``parse``: :func:`parse_descriptors` (``'two_point:1:max_lag=7,...'``),
+  :func:`default_descriptors`, :func:`default_window`, :func:`parse_shape`.
+- ``pipeline``: :func:`run_reconstruction` -> :class:`Reconstruction` (characterize, compile,
+  solve, best of the starts), :func:`output_arrays`, :func:`run_record`, :func:`level_losses`,
+  :func:`loss_histories`, :func:`check_memory`, :func:`spinner`: ``jaxmicro reconstruct`` as data.
 - ``report`` (import it as ``jaxmicro.reconstruct.report``): images, loss curves, descriptor and
   relative-variogram-error maps, ``result.json`` records, shared by the CLI and the experiments.
 
@@ -13,6 +20,19 @@ References:
 """
 
 from .lbfgsb import STATUS, LbfgsbResult, minimize_lbfgsb
+from .parse import default_descriptors, default_window, parse_descriptors, parse_shape
+from .pipeline import (
+    Reconstruction,
+    check_memory,
+    level_losses,
+    loss_histories,
+    memory_lower_bound,
+    output_arrays,
+    run_reconstruction,
+    run_record,
+    spinner,
+)
+from .reference import example_reference, load_reference, reference_field
 from .solve import (
     OPTIMIZERS,
     Result,
@@ -28,12 +48,14 @@ from .spec import (
     Spec,
     Target,
     characterize,
+    check_target,
     coarsen,
     descriptor,
     interpolate_targets,
     loss,
     loss_terms,
     orthogonal_targets,
+    problem_of,
     relative_error,
 )
 
@@ -44,20 +66,38 @@ __all__ = [
     "DESCRIPTORS",
     "OPTIMIZERS",
     "Descriptor",
+    "Reconstruction",
     "Result",
     "Spec",
     "Target",
     "characterize",
+    "check_memory",
+    "check_target",
     "coarsen",
+    "default_descriptors",
+    "default_window",
     "descriptor",
+    "example_reference",
     "initial_field",
     "interpolate_targets",
+    "level_losses",
+    "load_reference",
     "loss",
+    "loss_histories",
     "loss_terms",
+    "memory_lower_bound",
     "minimize",
     "orientations_of",
     "orthogonal_targets",
+    "output_arrays",
+    "parse_descriptors",
+    "parse_shape",
+    "problem_of",
     "reconstruct",
     "reconstruct_ensemble",
+    "reference_field",
     "relative_error",
+    "run_reconstruction",
+    "run_record",
+    "spinner",
 ]

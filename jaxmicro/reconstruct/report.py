@@ -12,7 +12,8 @@ matplotlib with the Agg backend, imported on first use); the statistics are pure
 - :func:`boundary_fraction`: share of neighbouring voxel pairs whose misorientation (or phase)
   differs, a measure of grain-boundary density and of orientation noise.
 - :func:`save_images`, :func:`save_loss_curve`, :func:`save_maps`, :func:`write_json`,
-  :func:`timed_call`, :func:`peak_rss_mb`: figures and records.
+  :func:`timed_call`, :func:`peak_rss_mb`: figures and records;
+  :func:`save_reconstruction_figures`: the four figures of a ``jaxmicro reconstruct`` run.
 
 References:
     SHSH-MCR paper (mcr-shsh), §3.2.1 and Fig. 12 (relative variogram error), Figs. 6-9 and 18-19
@@ -285,6 +286,48 @@ def save_maps(
         fig.colorbar(image, ax=list(axes[r]), shrink=0.8)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def save_reconstruction_figures(
+    out, reference, field, spec: Spec, histories: dict, *, window: int, max_iter=None
+) -> np.ndarray:
+    """The figures of a reconstruction run, written into the folder ``out``.
+
+    ``fields.png`` (reference and result, :func:`field_images`), ``loss.png``
+    (:func:`save_loss_curve` of ``histories``, levels marked every ``max_iter`` iterations),
+    ``two_point.png`` (reference and result auto-correlations) and ``variogram.png`` (reference
+    and result variograms and their relative error per lag, as in Fig. 12), both on a lag
+    window of half-width ``window`` and for SHSH features 0, 1, 2 (orientations) or every
+    channel (phases).
+
+    Returns:
+        The relative variogram error (C, *lags) of every feature channel (NaN at the origin).
+
+    References:
+        SHSH-MCR paper (mcr-shsh), Fig. 12.
+    """
+    out = Path(out)
+    panels = [(f"reference {c}".strip(), im) for c, im in field_images(reference, spec)]
+    panels += [(f"result {c}".strip(), im) for c, im in field_images(field, spec)]
+    save_images(out / "fields.png", panels)
+    save_loss_curve(out / "loss.png", histories, iterations_per_level=max_iter)
+    shown = (0, 1, 2) if spec.representation == "orientations" else None
+    titles = [f"feature {c}" for c in (shown or range(np.shape(reference)[-1]))]
+    s_ref, s_res = two_point_comparison(reference, field, spec, max_lag=window, channels=shown)
+    save_maps(
+        out / "two_point.png", [("reference", s_ref), ("result", s_res)], column_titles=titles
+    )
+    g_ref, g_res, rel = (
+        np.asarray(a) for a in variogram_comparison(reference, field, spec, max_lag=window)
+    )
+    pick = slice(None) if shown is None else list(shown)
+    save_maps(
+        out / "variogram.png",
+        [("reference", g_ref[pick]), ("result", g_res[pick]), ("relative error", rel[pick])],
+        column_titles=titles,
+        error_rows=("relative error",),
+    )
+    return rel
 
 
 def _jsonable(value):

