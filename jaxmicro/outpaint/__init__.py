@@ -1,4 +1,9 @@
-"""GrainPaint outpainting: block plans, CAD masks, and the executor that fills large volumes.
+"""GrainPaint outpainting: block plans, CAD masks, the executor, and the whole pipeline.
+
+``outpaint(key, eps_fn, schedule, ...)`` fills a box or a CAD part (``region_from_shape``,
+``region_from_stl``) with grains and writes the volume, its grains and their statistics; the
+pieces it composes (``plan_blocks``, ``outpaint_volume``, ``repaint_inpainter``,
+``grain_statistics``, ``compare_statistics``) are public too.
 
 References:
     Hoffman et al., GrainPaint: multi-scale diffusion for large-scale microstructure (2025).
@@ -6,16 +11,27 @@ References:
 
 from .cad import read_stl, voxelize, write_stl
 from .execute import outpaint_volume, repaint_inpainter
+from .pipeline import denoiser_calls_per_block, outpaint, region_from_shape, region_from_stl
 from .plan import plan_blocks, planned_order
-from .report import compare_statistics, grain_statistics, statistics_markdown
+from .report import (
+    compare_statistics,
+    grain_statistics,
+    pooled_statistics,
+    statistics_markdown,
+)
 
 __all__ = [
     "compare_statistics",
+    "denoiser_calls_per_block",
     "grain_statistics",
+    "outpaint",
     "outpaint_volume",
     "plan_blocks",
     "planned_order",
+    "pooled_statistics",
     "read_stl",
+    "region_from_shape",
+    "region_from_stl",
     "repaint_inpainter",
     "statistics_markdown",
     "voxelize",
