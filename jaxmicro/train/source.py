@@ -256,6 +256,7 @@ def training_source(config: TrainConfig, out: str | Path) -> TrainingSource:
             is not a numeric label of the dataset, or the representation does not apply.
     """
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     data, folder, representation = resolve_data(config.data, out, config.model.spatial_dims)
     config = dataclasses.replace(config, data=data)
     if config.autoencoder:
