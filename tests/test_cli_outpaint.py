@@ -1,4 +1,8 @@
-"""`jaxmicro outpaint` end to end on a tiny 3D run: a box, an STL part, and resume."""
+"""`jaxmicro outpaint` end to end on a tiny 3D run: a box, an STL part, resume and bad input.
+
+The run predicts v with a learned variance (hybrid loss): the command must go through the
+denoiser adapter (it used to pass the raw 2C-channel output to RePaint and crash).
+"""
 
 import json
 
@@ -6,6 +10,7 @@ import numpy as np
 import pytest
 
 from jaxmicro.cli import main
+from jaxmicro.data import write_dataset
 from jaxmicro.nn import UNetConfig
 from jaxmicro.outpaint import write_stl
 from jaxmicro.train import DataConfig, TrainConfig, fit
@@ -17,7 +22,7 @@ def tiny_run(tmp_path_factory):
     rng = np.random.default_rng(0)
     blocks = np.repeat(rng.uniform(-1, 1, (16, 2, 2, 2, 1)), 4, axis=1)
     blocks = np.repeat(np.repeat(blocks, 4, axis=2), 4, axis=3).astype(np.float32)
-    np.save(root / "blocks.npy", blocks)
+    write_dataset(root / "blocks", blocks)
     config = TrainConfig(
         name="tiny3d",
         model=UNetConfig(
@@ -28,8 +33,11 @@ def tiny_run(tmp_path_factory):
             attention_levels=(),
             num_groups=2,
             dropout=0.0,
+            learned_variance=True,
         ),
-        data=DataConfig(kind="npy", shape=(8, 8, 8), path=str(root / "blocks.npy")),
+        data=DataConfig(path=str(root / "blocks"), shape=(8, 8, 8)),
+        loss="hybrid",
+        parameterization="v",
         num_diffusion_steps=10,
         batch_size=4,
         num_train_steps=2,
@@ -73,8 +81,13 @@ def test_box_is_filled_segmented_and_resumable(tiny_run):
     assert labels.shape == (12, 12, 16) and labels.min() >= 1
     summary = json.loads((out / "summary.json").read_text())
     assert summary["grains"] == labels.max() and summary["voxels_per_minute"] > 0
+    assert summary["grains_measured"] <= summary["grains"]
+    assert summary["sampler"]["resample"] == 2 and summary["denoiser_calls_per_block"] == 7
     for name in ("volume.vti", "slices.png", "statistics.md"):
         assert (out / name).stat().st_size > 0
+    # A used folder is refused without --resume or --overwrite, and left as it was.
+    assert _outpaint(tiny_run / "run", out, "--shape", "12,12,16") == 2
+    np.testing.assert_array_equal(np.load(out / "volume" / "values.npy"), values)
     # A finished run resumed does nothing more and keeps the same volume.
     assert _outpaint(tiny_run / "run", out, "--shape", "12,12,16", "--resume") == 0
     np.testing.assert_array_equal(np.load(out / "volume" / "values.npy"), values)
@@ -111,6 +124,35 @@ def test_stl_part_is_masked(tiny_run):
     assert "KL" in (out / "statistics.md").read_text()
 
 
-def test_bad_arguments_exit_with_a_message(tiny_run, capsys):
-    assert _outpaint(tiny_run / "run", tiny_run / "bad", "--shape", "4,4,4") == 2
-    assert "--shape" in capsys.readouterr().err
+def test_overwrite_replaces_a_finished_run(tiny_run):
+    out = tiny_run / "again"
+    assert _outpaint(tiny_run / "run", out, "--shape", "8,8,8", "--seed", "1") == 0
+    first = np.load(out / "volume" / "values.npy")
+    assert _outpaint(tiny_run / "run", out, "--shape", "8,8,8", "--seed", "2", "--overwrite") == 0
+    assert not np.array_equal(np.load(out / "volume" / "values.npy"), first)
+
+
+@pytest.mark.parametrize(
+    "extra, option",
+    [
+        (("--shape", "4,4,4"), "--shape"),
+        (("--shape", "8,8,8", "--resample", "0"), "--resample"),
+        (("--shape", "8,8,8", "--steps", "99"), "--steps"),
+        (("--stl", "missing.stl"), "--voxel"),
+        (("--shape", "8,8,8", "--reference", "missing.npy"), "--reference"),
+    ],
+)
+def test_bad_arguments_exit_with_a_message_and_no_folder(tiny_run, capsys, extra, option):
+    out = tiny_run / "bad"
+    assert _outpaint(tiny_run / "run", out, *extra) == 2
+    assert f"error: {option}:" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_model_and_checkpoint_are_exclusive_and_one_is_required(tiny_run, capsys):
+    with pytest.raises(SystemExit):
+        main(["outpaint", "--shape", "8,8,8", "--out", str(tiny_run / "x")])
+    with pytest.raises(SystemExit):
+        main(["outpaint", "--model", "a", "--checkpoint", "b", "--shape", "8,8,8", "--out", "x"])
+    assert main(["outpaint", "--model", "nope", "--shape", "8,8,8", "--out", "x"]) == 2
+    assert "nope" in capsys.readouterr().err

@@ -1,8 +1,15 @@
-"""``jaxmicro outpaint``: fill a large box or a CAD part with grains from a trained 3D model."""
+"""``jaxmicro outpaint``: fill a large box or a CAD part with grains from a trained 3D model.
+
+An argument adapter over ``jaxmicro.outpaint.outpaint`` (the pipeline: plan, RePaint, disk
+volume, segmentation, statistics); the model comes from ``jaxmicro.train.load_model`` and its
+denoiser from ``Model.eps_fn`` (``jaxmicro.train.denoiser``).
+"""
 
 from __future__ import annotations
 
 import argparse
+
+from jaxmicro.cli._model_args import add_model_args, model_from_args
 
 
 def register(subparsers) -> None:
@@ -13,13 +20,14 @@ def register(subparsers) -> None:
         "generated neighbours with RePaint (batched and sharded over the devices), write the "
         "volume to disk as it goes (resumable), then segment it into grains.",
     )
-    parser.add_argument("--checkpoint", required=True, help="3D run folder of `jaxmicro train`")
+    add_model_args(parser)
     region = parser.add_mutually_exclusive_group(required=True)
     region.add_argument("--shape", help="volume size Z,Y,X in voxels, e.g. 128,128,128")
     region.add_argument("--stl", help="closed triangle mesh (ASCII or binary STL) to fill")
     parser.add_argument("--voxel", type=float, help="voxel size in STL units (with --stl)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument(
         "--mode",
         choices=("grid", "centre"),
@@ -39,7 +47,14 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--reference",
         help=".npy of reference grain IDs (Z,Y,X) or (N,Z,Y,X) "
-        "for the statistics table (e.g. the Potts training volumes)",
+        "for the statistics table (e.g. Potts volumes), measured as the generated volume",
+    )
+    parser.add_argument(
+        "--boundary",
+        choices=("exclude", "include"),
+        default="exclude",
+        help="grains cut by the box faces or the part surface: left out of the statistics of "
+        "both volumes (default) or measured as cut",
     )
     parser.add_argument(
         "--segment",
@@ -48,133 +63,98 @@ def register(subparsers) -> None:
         help="segmentation of the continuous field into grains",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--raw", action="store_true", help="raw instead of EMA parameters")
     parser.set_defaults(func=run)
 
 
-def _region(args, block: int):
-    """(volume shape, mask or None)."""
-    import numpy as np
+# The library's argument names -> this command's options, for its error messages.
+_OPTIONS = {
+    "shape": "--shape",
+    "voxel": "--voxel",
+    "out_dir": "--out",
+    "batch_size": "--batch-size",
+    "resample": "--resample",
+    "jump": "--jump",
+    "plain_tail": "--plain-tail",
+    "num_steps": "--steps",
+    "reference": "--reference",
+}
 
-    from jaxmicro.outpaint import read_stl, voxelize
 
-    if args.shape:
-        try:
-            shape = tuple(int(v) for v in args.shape.split(","))
-        except ValueError:
-            raise ValueError(f"--shape: expected Z,Y,X integers, got {args.shape!r}") from None
-        if len(shape) != 3 or min(shape) < block:
-            raise ValueError(f"--shape: expected 3 sizes >= the block size {block}, got {shape}")
-        return shape, None
-    if not args.voxel or args.voxel <= 0:
-        raise ValueError("--voxel: a positive voxel size is required with --stl")
-    mask, _ = voxelize(read_stl(args.stl), args.voxel)
-    shape = tuple(max(n, block) for n in mask.shape)
-    padded = np.zeros(shape, bool)
-    padded[tuple(slice(0, n) for n in mask.shape)] = mask
-    if not padded.any():
-        raise ValueError(f"--stl: the part has no voxel inside at --voxel {args.voxel}")
-    return shape, padded
+def _named(err: ValueError, default: str) -> ValueError:
+    """The library's error naming the option (``resample: ...`` -> ``--resample: ...``)."""
+    name, sep, rest = str(err).partition(":")
+    if sep and name in _OPTIONS:
+        return ValueError(f"{_OPTIONS[name]}:{rest}")
+    return ValueError(f"{default}: {err}")
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import time
     from pathlib import Path
 
     import jax
-    import jax.numpy as jnp
     import numpy as np
 
-    from jaxmicro.grains import segment_continuous
-    from jaxmicro.io import write_vti
-    from jaxmicro.outpaint import (
-        compare_statistics,
-        grain_statistics,
-        outpaint_volume,
-        plan_blocks,
-        repaint_inpainter,
-        statistics_markdown,
-    )
-    from jaxmicro.outpaint.report import save_slices
-    from jaxmicro.train import batch_mesh, make_schedule, model_from_state, restore_run
-    from jaxmicro.train.parallel import batch_sharded
+    from jaxmicro.outpaint import outpaint, region_from_shape, region_from_stl
+    from jaxmicro.train import batch_mesh
 
     mesh = batch_mesh()
-    config, graphdef, state = restore_run(args.checkpoint, mesh=mesh)
-    block_shape = tuple(config.data.shape)
-    if len(block_shape) != 3 or len(set(block_shape)) != 1:
-        raise ValueError(f"--checkpoint: needs a model of cubic 3D blocks, got {block_shape}")
+    model = model_from_args(args, mesh)
+    block_shape = tuple(model.config.data.shape)
+    source = "--model" if args.model else "--checkpoint"
+    if model.autoencoder is not None or len(block_shape) != 3 or len(set(block_shape)) != 1:
+        raise ValueError(f"{source}: needs a pixel-space model of cubic 3D blocks")
     block = block_shape[0]
-    shape, mask = _region(args, block)
-    model = model_from_state(graphdef, state, ema=not args.raw)
-    schedule = make_schedule(config, dtype=jnp.float32)
-
-    def eps_fn(x, t):
-        x = jax.lax.with_sharding_constraint(x, batch_sharded(mesh))
-        return model(x, t)
-
-    inpaint = repaint_inpainter(
-        eps_fn,
-        schedule,
-        resample=args.resample,
-        jump=args.jump,
-        plain_tail=args.plain_tail,
-        num_steps=args.steps,
-    )
-    batches = plan_blocks(shape, block=block, batch_size=args.batch_size, mode=args.mode, mask=mask)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    print(
-        f"volume {shape}, block {block}: {sum(map(len, batches))} blocks in "
-        f"{len(batches)} batches on {mesh.size} device(s)"
-    )
-    start = time.perf_counter()
-    values = outpaint_volume(
-        jax.random.key(args.seed),
-        inpaint,
-        batches,
-        out / "volume",
-        volume_shape=shape,
-        channels=config.model.in_channels,
-        block=block,
-        resume=args.resume,
-        mesh=mesh,
-    )
-    seconds = time.perf_counter() - start
-    field = np.asarray(values[..., 0], np.float64)
-    labels = segment_continuous(field, method=args.segment)
-    if mask is not None:
-        labels = np.where(mask, labels, 0)
-    np.save(out / "grain_ids.npy", labels)
-    fields = {"field": field.astype(np.float32), "grain_ids": labels.astype(np.int32)}
-    if mask is not None:
-        fields["region"] = mask
-    write_vti(out / "volume.vti", fields)
-    save_slices(field, labels, out / "slices.png")
-    generated = grain_statistics(labels)
-    comparison = None
+    try:
+        if args.shape:
+            shape, mask = region_from_shape(args.shape, block)
+        else:
+            shape, mask = region_from_stl(args.stl, args.voxel, block)
+    except ValueError as err:
+        raise _named(err, "--stl") from None
+    reference = None
     if args.reference:
-        ref = np.load(args.reference)
-        ref = ref[None] if ref.ndim == 3 else ref
-        stats = [grain_statistics(r, periodic=True) for r in ref]
-        reference = {k: np.concatenate([s[k] for s in stats]) for k in stats[0]}
-        comparison = compare_statistics(generated, reference)
-    (out / "statistics.md").write_text(statistics_markdown(generated, comparison))
-    voxels = int(mask.sum()) if mask is not None else int(np.prod(shape))
-    summary = {
-        "shape": shape,
-        "blocks": sum(map(len, batches)),
-        "batches": len(batches),
-        "seconds": seconds,
-        "voxels_per_minute": voxels / seconds * 60,
-        "grains": int(len(generated["volume"])),
-        "statistics": comparison,
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(statistics_markdown(generated, comparison))
+        try:
+            reference = np.load(args.reference)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"--reference: cannot read {args.reference} ({err})") from None
+        if reference.ndim not in (3, 4) or not np.issubdtype(reference.dtype, np.integer):
+            raise ValueError(
+                f"--reference: expected integer grain IDs (Z,Y,X) or (N,Z,Y,X), got "
+                f"{reference.dtype} {reference.shape}"
+            )
+    out = Path(args.out)
+    print(f"volume {shape}, block {block}, {mesh.size} device(s) -> {out}")
+    try:  # arguments are checked, and --out prepared, before any generation
+        summary = outpaint(
+            jax.random.key(args.seed),
+            model.eps_fn(mesh=mesh),
+            model.schedule,
+            block=block,
+            channels=model.config.model.in_channels,
+            shape=shape,
+            mask=mask,
+            out_dir=out,
+            batch_size=args.batch_size,
+            resample=args.resample,
+            jump=args.jump,
+            plain_tail=args.plain_tail,
+            num_steps=args.steps,
+            mode=args.mode,
+            segment=args.segment,
+            reference=reference,
+            boundary=args.boundary,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            mesh=mesh,
+        )
+    except ValueError as err:
+        raise _named(err, source) from None
+    print((out / "statistics.md").read_text(), end="")
+    rate = summary["voxels_per_minute"]
     print(
-        f"wrote {out}/volume.vti, grain_ids.npy, slices.png, statistics.md "
-        f"({summary['voxels_per_minute']:.0f} voxels/min)"
+        f"{summary['blocks']} blocks x {summary['denoiser_calls_per_block']} denoiser calls, "
+        f"{summary['grains']} grains; "
+        + (f"{rate:,.0f} voxels/min; " if rate else "nothing left to generate; ")
+        + f"wrote {out}/volume.vti, grain_ids.npy, slices.png, statistics.md, summary.json"
     )
     return 0
