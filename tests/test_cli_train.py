@@ -20,7 +20,9 @@ from jaxmicro.train import load_experiment_config
 
 def get_config(variant):
     base = load_experiment_config("{VORONOI}:smoke")
-    data = dataclasses.replace(base.data, shape=(16, 16), num_examples=8, n_grains=(5,))
+    data = dataclasses.replace(
+        base.data, shape=(16, 16), num_examples=8, params=(("grains", (5, 5)),)
+    )
     model = UNetConfig(channels=(4, 8), num_res_blocks=1, attention_levels=(1,), num_groups=2,
                        dropout=0.0)
     return dataclasses.replace(base, data=data, model=model, num_train_steps=int(variant),
@@ -37,7 +39,7 @@ def test_experiment_configs_validate():
     assert "jaxmicro train --config experiments/voronoi2d/config.py:smoke" in type(cfg).__doc__
     with pytest.raises(ValueError, match="variant"):
         load_experiment_config(f"{VORONOI}:huge")
-    with pytest.raises(ValueError, match="no file"):
+    with pytest.raises(ValueError, match="no Python file"):
         load_experiment_config("nowhere/config.py:smoke")
 
 

@@ -17,7 +17,7 @@ class Voronoi2DConfig(TrainConfig):
     """Voronoi 2D grain boundaries, 32x32. Commands (``smoke``: a few minutes on 2 CPU cores):
 
     jaxmicro train --config experiments/voronoi2d/config.py:smoke --out runs/voronoi2d_smoke
-    jaxmicro sample --checkpoint runs/voronoi2d_smoke --n 16 --sampler ddim --steps 50 --out runs/voronoi2d_smoke/generated
+    jaxmicro sample --checkpoint runs/voronoi2d_smoke --n 16 --steps 50 --out runs/voronoi2d_gen
 
     ``paper`` follows Lee & Yun §2.4 (hybrid loss, learned variance, lr 1e-4, batch 32, EMA 0.9999,
     dropout 0.1, 100k steps; T = 1000 instead of 4000 for 32x32 fields):
@@ -29,7 +29,11 @@ class Voronoi2DConfig(TrainConfig):
 def get_config(variant: str = "smoke") -> Voronoi2DConfig:
     """The ``smoke`` or ``paper`` configuration."""
     data = DataConfig(
-        kind="voronoi_boundaries", shape=(32, 32), n_grains=(8, 12, 16), regularity=0.5, seed=0
+        kind="voronoi",
+        shape=(32, 32),
+        params=(("grains", (8, 16)), ("regularity", 0.5)),
+        representation="boundaries",
+        seed=0,
     )
     if variant == "smoke":
         return Voronoi2DConfig(

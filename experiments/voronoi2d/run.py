@@ -11,21 +11,13 @@ from pathlib import Path
 
 import jax
 
-from jaxmicro.train import (
-    fit,
-    generate,
-    load_experiment_config,
-    model_from_state,
-    restore_run,
-    save_grid,
-)
+from jaxmicro.train import fit, generate, load_experiment_config, load_model, save_grid
 
 
 def main(variant: str, out: str) -> None:
     config = load_experiment_config(f"{Path(__file__).with_name('config.py')}:{variant}")
     fit(config, out, resume=True)
-    config, graphdef, state = restore_run(out)
-    x = generate(jax.random.key(1), model_from_state(graphdef, state), config, 16, steps=50)
+    x = generate(jax.random.key(1), load_model(out), 16, steps=50)
     save_grid(x, Path(out) / "final_samples.png")
     _loss_curve(Path(out) / "metrics.jsonl", Path(out) / "loss.png")
 

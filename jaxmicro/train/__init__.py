@@ -22,6 +22,9 @@ from jaxmicro.train.denoiser import denoiser as denoiser
 from jaxmicro.train.denoiser import unet_apply as unet_apply
 from jaxmicro.train.loop import fit as fit
 from jaxmicro.train.loop import restore_run as restore_run
+from jaxmicro.train.model import Model as Model
+from jaxmicro.train.model import export_model as export_model
+from jaxmicro.train.model import load_model as load_model
 from jaxmicro.train.parallel import batch_mesh as batch_mesh
 from jaxmicro.train.parallel import batch_sharded as batch_sharded
 from jaxmicro.train.parallel import global_batch as global_batch
