@@ -23,6 +23,8 @@ from flax import nnx
 from jaxmicro.diffusion import linear_schedule
 from jaxmicro.nn import UNet, UNetConfig
 from jaxmicro.outpaint import outpaint_volume, plan_blocks, repaint_inpainter
+from jaxmicro.train import batch_mesh
+from jaxmicro.train.denoiser import denoiser, unet_apply
 
 
 def planner_table() -> None:
@@ -55,12 +57,11 @@ def generation(size: int, block: int, batch: int, steps: int) -> None:
         rngs=nnx.Rngs(0),
     )
     schedule = linear_schedule(50, dtype=jnp.float32)
-    inpaint = repaint_inpainter(
-        lambda x, t: model(x, t), schedule, resample=1, plain_tail=0, num_steps=steps
-    )
+    mesh = batch_mesh()
+    eps_fn = denoiser(unet_apply(model), schedule, mesh=mesh)
+    inpaint = repaint_inpainter(eps_fn, schedule, resample=1, plain_tail=0, num_steps=steps)
     shape = (size,) * 3
     batches = plan_blocks(shape, block=block, batch_size=batch)
-    mesh = jax.make_mesh((len(jax.devices()),), ("batch",))
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         outpaint_volume(

@@ -28,6 +28,7 @@ from jaxmicro.diffusion import linear_schedule
 from jaxmicro.diffusion.repaint import repaint_sample, repaint_schedule
 from jaxmicro.nn import UNet, count_params
 from jaxmicro.nn.unet import unet_config
+from jaxmicro.train.denoiser import denoiser, unet_apply
 
 
 def main() -> None:
@@ -54,9 +55,7 @@ def main() -> None:
     def sampler(resample, num_steps, plain_tail):
         @jax.jit
         def run(params, key):
-            def eps_fn(x, t):
-                return nnx.merge(graphdef, params)(x, t)
-
+            eps_fn = denoiser(unet_apply(nnx.merge(graphdef, params)), schedule)
             return repaint_sample(
                 key,
                 eps_fn,
