@@ -247,3 +247,24 @@ def test_bad_arguments():
         load_reference("/nonexistent/ref.npy", symmetry="icosahedral")
     with pytest.raises(ValueError, match="kind: unknown value 'grains'"):
         reference_field(np.zeros((8, 8)), kind="grains")
+
+
+def test_diverged_results_are_refused_not_written_as_nan():
+    from jaxmicro.reconstruct import Reconstruction, Result, output_arrays
+
+    spec = Spec((descriptor("two_point", max_lag=2),), representation="orientations")
+    q = np.zeros((8, 8, 4), np.float32)
+    q[..., 0] = 1.0
+
+    def outputs(field):
+        result = Result(field, np.ones(3), 1.0, 1.0, 3)
+        return output_arrays(Reconstruction(result, result, 0, None, spec, (8, 8), "sgd", 3, 0, 0))
+
+    arrays = outputs(2.0 * q)  # unnormalized variables are fine
+    assert set(arrays) == {"field", "quats", "euler"}
+    np.testing.assert_allclose(arrays["quats"], q, atol=1e-6)
+    for bad in (np.nan, 0.0, 3e38):  # NaN, a zero quaternion, a norm that overflows float32
+        field = q.copy()
+        field[2, 3] = bad
+        with pytest.raises(ValueError, match="reconstruction: 1 voxel.* diverged"):
+            outputs(field)

@@ -131,7 +131,7 @@ def run(args) -> int:
         )
     print(f"final loss {final:.4g}" + (f" (best of {seeds} seeds)" if seeds > 1 else ""))
 
-    for name, array in R.output_arrays(run).items():
+    for name, array in R.output_arrays(run).items():  # checked before any is written
         np.save(out / f"{name}.npy", array)
     rel = report.save_reconstruction_figures(
         out,

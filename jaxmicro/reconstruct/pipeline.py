@@ -217,10 +217,25 @@ def level_losses(reconstruction: Reconstruction) -> list[tuple[tuple[int, ...], 
 def output_arrays(reconstruction: Reconstruction) -> dict[str, np.ndarray]:
     """The arrays a run leaves: ``field`` (the optimized variables), and ``quats`` and ``euler``
     (unit quaternions in the fundamental zone and their Bunge angles, radians) for orientations
-    or ``phases`` (integer labels, :func:`report.phase_labels`) for phases."""
+    or ``phases`` (integer labels, :func:`report.phase_labels`) for phases.
+
+    Raises:
+        ValueError: the result holds NaN or infinite variables, zero quaternions, or
+            quaternions whose norm overflows their dtype (a diverged optimizer), rather than
+            return NaN orientations.
+    """
     spec = reconstruction.spec
     field = np.asarray(reconstruction.result.field)
     out = {"field": field}
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.linalg.norm(field, axis=-1)  # in the field's dtype, as every consumer computes
+    usable = np.isfinite(norms) & ((norms > 0) | (spec.representation == "phases"))
+    if not usable.all():
+        raise ValueError(
+            f"reconstruction: {int(np.count_nonzero(~usable))} voxel(s) of the result are NaN, "
+            "zero or too large for their dtype (the optimizer diverged); try optimizer "
+            "'lbfgsb' or a smaller learning rate"
+        )
     if spec.representation == "orientations":
         quats, euler = orientations_of(jnp.asarray(field), spec.symmetry)
         out.update(quats=np.asarray(quats), euler=np.asarray(euler))
@@ -271,7 +286,10 @@ def run_record(reconstruction: Reconstruction, reference, *, variogram_error=Non
         "seed_final_losses": finals,
         "initial_loss": r.initial_loss,
         "final_loss": r.final_loss,
-        "loss_terms": loss_terms(field, reconstruction.target, spec),
+        # one compiled function: eager SHSH features and descriptors compile dozens of small ops
+        "loss_terms": jax.jit(loss_terms, static_argnames="spec")(
+            field, reconstruction.target, spec
+        ),
         "loss_history": np.asarray(r.loss_history),
         "n_evaluations": n_evaluations,
         "compile_seconds": reconstruction.compile_seconds,

@@ -94,14 +94,19 @@ def field_images(field, spec: Spec) -> list[tuple[str, np.ndarray]]:
 
 def _described(reference, result, spec: Spec, fn, channels):
     """``fn`` of the features of reference and result (a 3D result of a 2D reference: the
-    mean over its three slice directions)."""
-    ref = spec.features(jnp.asarray(reference))
-    res = spec.features(jnp.asarray(result))
-    if channels is not None:
-        ref, res = ref[..., list(channels)], res[..., list(channels)]
-    if ref.ndim == 3 and res.ndim == 4:
-        return fn(ref), D.slice_descriptors(res, fn).mean(axis=0)
-    return fn(ref), fn(res)
+    mean over its three slice directions), as one compiled function: eager SHSH features and
+    descriptors would compile dozens of small executables."""
+
+    @jax.jit
+    def both(reference, result):
+        ref, res = spec.features(reference), spec.features(result)
+        if channels is not None:
+            ref, res = ref[..., list(channels)], res[..., list(channels)]
+        if ref.ndim == 3 and res.ndim == 4:
+            return fn(ref), D.slice_descriptors(res, fn).mean(axis=0)
+        return fn(ref), fn(res)
+
+    return both(jnp.asarray(reference), jnp.asarray(result))
 
 
 def two_point_comparison(
