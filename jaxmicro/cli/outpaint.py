@@ -117,11 +117,6 @@ def run(args: argparse.Namespace) -> int:
             reference = np.load(args.reference)
         except (OSError, ValueError) as err:
             raise ValueError(f"--reference: cannot read {args.reference} ({err})") from None
-        if reference.ndim not in (3, 4) or not np.issubdtype(reference.dtype, np.integer):
-            raise ValueError(
-                f"--reference: expected integer grain IDs (Z,Y,X) or (N,Z,Y,X), got "
-                f"{reference.dtype} {reference.shape}"
-            )
     out = Path(args.out)
     print(f"volume {shape}, block {block}, {mesh.size} device(s) -> {out}")
     try:  # arguments are checked, and --out prepared, before any generation
