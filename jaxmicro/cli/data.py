@@ -47,6 +47,7 @@ def register(subparsers) -> None:
     make.add_argument("--shard-size", type=int, default=64, help="samples per shard")
     make.add_argument("--am", action="store_true", help="potts: additive-manufacturing variant")
     make.add_argument("--quiet", action="store_true", help="no progress bar")
+    make.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     for flag, (dest, kind, nargs, text) in _PARAMS.items():
         make.add_argument(flag, dest=dest, type=kind, nargs=nargs, default=None, help=text)
     make.set_defaults(func=run)
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         dim=args.dim,
         seed=args.seed,
         shard_size=args.shard_size,
+        overwrite=args.overwrite,
         progress=not args.quiet,
         **params,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import typing
 from pathlib import Path
 
@@ -52,7 +53,7 @@ class DataConfig:
     shape: tuple[int, ...] = (32, 32)
     num_examples: int = 1024
     params: tuple = (("grains", (8, 16)),)
-    representation: str = "auto"
+    representation: str = "boundaries"
     seed: int = 0
 
 
@@ -254,6 +255,8 @@ def load_experiment_config(spec: str) -> TrainConfig:
         raise ValueError(f"config: no Python file {path!r} (expected path/to/config.py:variant)")
     module_spec = importlib.util.spec_from_file_location(f"_jaxmicro_config_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
+    # Registered first, so that dataclasses defined in the file resolve their own module.
+    sys.modules[module_spec.name] = module
     module_spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
         raise ValueError(f"config: {path} defines no get_config(variant)")
