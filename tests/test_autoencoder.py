@@ -25,7 +25,7 @@ from jaxmicro.train.autoencoder import (
     reconstruction_quality,
 )
 from jaxmicro.train.config import DataConfig, config_from_dict, config_to_dict
-from jaxmicro.train.parallel import batch_mesh
+from jaxmicro.train.parallel import batch_mesh, batch_sharded
 
 TINY = VAEConfig(
     spatial_dims=2,
@@ -168,6 +168,9 @@ def test_export_then_load_decodes_identically(tmp_path, trained):
     assert loaded.fingerprint == ae.fingerprint
     z = jax.random.normal(jax.random.key(3), (8, 4, 4, 2), np.float32)
     np.testing.assert_array_equal(loaded.decode(z), ae.decode(z))
+    # samples sharded over a mesh (as the sampler returns them) decode alike
+    sharded = jax.device_put(z, batch_sharded(batch_mesh(4)))
+    np.testing.assert_allclose(ae.decode(sharded), ae.decode(z), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="dest"):
         export_autoencoder(run, dest)
     with pytest.raises(ValueError, match="no vae_config.json"):

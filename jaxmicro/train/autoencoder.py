@@ -506,7 +506,12 @@ class Autoencoder:
         self.scale = float(scale)
         self.path = path
         self.step = step
-        self._graphdef, self._params, self._rest = nnx.split(network, nnx.Param, ...)
+        graphdef, params, rest = nnx.split(network, nnx.Param, ...)
+        # Uncommitted copies: inputs placed anywhere (e.g. sharded samples) decide the devices.
+        self._graphdef = graphdef
+        self._params, self._rest = jax.tree.map(
+            lambda a: jnp.asarray(jax.device_get(a)), (params, rest)
+        )
 
     @property
     def network(self) -> VAE:
