@@ -8,6 +8,13 @@
   config, schedule, conditions and decoder; ``generate`` samples it.
 """
 
+from jaxmicro.train.autoencoder import Autoencoder as Autoencoder
+from jaxmicro.train.autoencoder import VAETrainConfig as VAETrainConfig
+from jaxmicro.train.autoencoder import encode_dataset as encode_dataset
+from jaxmicro.train.autoencoder import export_autoencoder as export_autoencoder
+from jaxmicro.train.autoencoder import fit_vae as fit_vae
+from jaxmicro.train.autoencoder import load_autoencoder as load_autoencoder
+from jaxmicro.train.autoencoder import reconstruction_quality as reconstruction_quality
 from jaxmicro.train.checkpoint import Checkpointer as Checkpointer
 from jaxmicro.train.checkpoint import abstract_with_shardings as abstract_with_shardings
 from jaxmicro.train.checkpoint import load_arrays as load_arrays
