@@ -9,8 +9,7 @@ latents); a diffusion model trains on float fields in [-1, 1], channels last. Th
 - ``'boundaries'``: grain IDs to a grain-boundary indicator (+1 on boundaries, -1 inside);
 - ``'grain-values'``: grain IDs to one uniform random value in [-1, 1] per grain, drawn anew for
   every visit of a sample (GrainPaint §2.4: a continuous grain-ID field);
-- ``'auto'``: float samples with a channel axis -> ``identity``; boolean or {0, 1} samples ->
-  ``binary``; other integer samples are refused (say ``boundaries`` or ``grain-values``).
+- ``'auto'``: chosen from the dataset kind and dtype (``resolve_representation``).
 """
 
 from __future__ import annotations
@@ -45,14 +44,21 @@ def boundary_field(ids: jax.Array, *, periodic: bool = True) -> jax.Array:
 
 
 # Kinds whose samples say how they are trained on ('auto').
-_KIND_REPRESENTATION = {"rsa": "binary", "two-phase": "binary", "voronoi-rgb": "identity"}
+_KIND_REPRESENTATION = {
+    "rsa": "binary",
+    "two-phase": "binary",
+    "voronoi": "boundaries",
+    "voronoi-rgb": "identity",
+}
 
 
 def resolve_representation(representation: str, metadata: dict) -> str:
     """The concrete representation of ``'auto'`` for a dataset with ``metadata``.
 
     ``'auto'``: binary kinds (``rsa``, ``two-phase``) and boolean samples -> ``'binary'``;
-    ``voronoi-rgb`` and float samples with a channel axis -> ``'identity'``.
+    ``voronoi`` grain IDs -> ``'boundaries'``; ``voronoi-rgb`` and float samples with a channel
+    axis -> ``'identity'``; Potts grain IDs must be told (``'grain-values'`` as GrainPaint, or
+    ``'boundaries'``).
 
     Raises:
         ValueError: unknown name, or ``'auto'`` on grain IDs (say ``'boundaries'`` or

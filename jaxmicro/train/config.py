@@ -53,7 +53,7 @@ class DataConfig:
     shape: tuple[int, ...] = (32, 32)
     num_examples: int = 1024
     params: tuple = (("grains", (8, 16)),)
-    representation: str = "boundaries"
+    representation: str = "auto"
     seed: int = 0
 
 
