@@ -1,27 +1,19 @@
 """experiments/mcr_shsh: the config variants, one study on a tiny config, the smoke run (slow)."""
 
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from jaxmicro._modules import load_file_module
+
 ROOT = Path(__file__).resolve().parents[1] / "experiments" / "mcr_shsh"
 
 
 def _module(name):
-    sys.path.insert(0, str(ROOT))
-    try:
-        spec = importlib.util.spec_from_file_location(f"mcr_shsh_{name}", ROOT / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(ROOT))
+    return load_file_module(ROOT / f"{name}.py")
 
 
 def tiny_config():

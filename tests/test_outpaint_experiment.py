@@ -1,27 +1,18 @@
 """experiments/grainpaint: the config variants, and a tiny run end to end that resumes (slow)."""
 
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from jaxmicro._modules import load_file_module
 from jaxmicro.nn import UNetConfig
 
 ROOT = Path(__file__).resolve().parents[1] / "experiments" / "grainpaint"
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"grainpaint_{name}", ROOT / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
-
-
-config, run = _load("config"), _load("run")
+config, run = load_file_module(ROOT / "config.py"), load_file_module(ROOT / "run.py")
 
 
 def test_paper_variant_follows_grainpaint():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -20,19 +19,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxmicro._modules import load_file_module
 from jaxmicro.data import Loader, make_dataset
 from jaxmicro.outpaint import outpaint
 from jaxmicro.train import batch_mesh, fit, load_model
-
-
-def _config_module():
-    """``config.py`` next to this file (experiments are folders of scripts, not a package)."""
-    path = Path(__file__).with_name("config.py")
-    spec = importlib.util.spec_from_file_location("grainpaint_config", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
 
 
 def _dataset(out: Path, *, n: int, size: int, seed: int, **params) -> Path:
@@ -154,7 +144,7 @@ def main(argv=None) -> int:
     parser.add_argument("--variant", default="smoke")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    cfg = _config_module().get_config(args.variant)
+    cfg = load_file_module(Path(__file__).with_name("config.py")).get_config(args.variant)
     run(cfg, args.out)
     print((Path(args.out) / "summary.md").read_text())
     return 0

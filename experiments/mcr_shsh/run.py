@@ -9,12 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+from jaxmicro._modules import load_file_module
+from jaxmicro.reconstruct import report
 
-from config import get_config  # noqa: E402
-from studies import STUDIES, setup, summary_markdown  # noqa: E402
-
-from jaxmicro.reconstruct import report  # noqa: E402
+HERE = Path(__file__).parent
+get_config = load_file_module(HERE / "config.py").get_config
+_studies = load_file_module(HERE / "studies.py")
+STUDIES, setup, summary_markdown = _studies.STUDIES, _studies.setup, _studies.summary_markdown
 
 
 def main(variant: str, out: str, studies=None) -> dict:

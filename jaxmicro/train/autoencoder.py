@@ -217,23 +217,9 @@ def load_vae_experiment_config(spec: str) -> VAETrainConfig:
     Raises:
         ValueError: no such file, no ``get_config``, or it returns no ``VAETrainConfig``.
     """
-    import importlib.util
+    from jaxmicro.train.config import load_experiment_config
 
-    path, _, variant = spec.partition(":")
-    file = Path(path)
-    if file.suffix != ".py" or not file.is_file():
-        raise ValueError(f"config: no Python file {path!r} (expected path/to/config.py:variant)")
-    module_spec = importlib.util.spec_from_file_location(f"_jaxmicro_vae_config_{file.stem}", file)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ValueError(f"config: {path} defines no get_config(variant)")
-    config = module.get_config(variant) if variant else module.get_config()
-    if not isinstance(config, VAETrainConfig):
-        raise ValueError(
-            f"config: get_config returned {type(config).__name__}, not a VAETrainConfig"
-        )
-    return config.validate()
+    return load_experiment_config(spec, VAETrainConfig)
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import typing
 from pathlib import Path
 
@@ -245,22 +244,28 @@ def load_config(path: str | Path) -> TrainConfig:
     return config_from_dict(TrainConfig, values).validate()
 
 
-def load_experiment_config(spec: str) -> TrainConfig:
-    """Config from ``'path/to/config.py:variant'``: calls the file's ``get_config(variant)``."""
-    import importlib.util
+def load_experiment_config(spec: str, expected: type = TrainConfig):
+    """Config from ``'path/to/config.py:variant'``: calls the file's ``get_config(variant)``.
+
+    Args:
+        spec: ``path/to/config.py:variant`` (the variant may be omitted).
+        expected: the config class ``get_config`` must return (``TrainConfig`` or, for
+            autoencoder runs, ``VAETrainConfig``).
+
+    Raises:
+        ValueError: no such file, no ``get_config``, or a config of another class.
+    """
+    from jaxmicro._modules import load_file_module
 
     path, _, variant = spec.partition(":")
-    file = Path(path)
-    if file.suffix != ".py" or not file.is_file():
+    if not path.endswith(".py"):
         raise ValueError(f"config: no Python file {path!r} (expected path/to/config.py:variant)")
-    module_spec = importlib.util.spec_from_file_location(f"_jaxmicro_config_{file.stem}", file)
-    module = importlib.util.module_from_spec(module_spec)
-    # Registered first, so that dataclasses defined in the file resolve their own module.
-    sys.modules[module_spec.name] = module
-    module_spec.loader.exec_module(module)
+    module = load_file_module(path, "config")
     if not hasattr(module, "get_config"):
         raise ValueError(f"config: {path} defines no get_config(variant)")
     config = module.get_config(variant) if variant else module.get_config()
-    if not isinstance(config, TrainConfig):
-        raise ValueError(f"config: get_config returned {type(config).__name__}, not a TrainConfig")
+    if not isinstance(config, expected):
+        raise ValueError(
+            f"config: get_config returned {type(config).__name__}, not a {expected.__name__}"
+        )
     return config.validate()
