@@ -1,5 +1,6 @@
 """Tests of jaxmicro.train: sharded step, EMA, checkpoints, exact resume."""
 
+import dataclasses
 import json
 
 import jax
@@ -165,3 +166,29 @@ def test_boundary_field():
     np.testing.assert_array_equal(f, want)
     g = np.asarray(boundary_field(ids, periodic=False))[..., 0]
     np.testing.assert_array_equal(g, [[-1, 1, 1, -1], [1, 1, 1, 1], [1, 1, 1, 1], [-1, -1, -1, -1]])
+
+
+def test_fit_on_a_data_make_folder_with_labels_resumes_exactly(tmp_path):
+    """`jaxmicro data make rsa` -> a run conditioned on its volume-fraction label."""
+    from jaxmicro.cli import main
+
+    folder = tmp_path / "rsa"
+    argv = ["data", "make", "rsa", "--n", "16", "--size", "8", "--radius", "1.5", "--quiet"]
+    assert main([*argv, "--out", str(folder)]) == 0
+    assert main([*argv, "--out", str(folder)]) == 2  # a used folder is refused
+    model = dataclasses.replace(MICRO, num_scalar_conditions=1, context_dim=8, dropout=0.0)
+    cfg = micro_config(str(folder), model=model, conditions=("volume_fraction",), cond_dropout=0.25)
+    cfg = dataclasses.replace(cfg, data=DataConfig(path=str(folder), shape=(8, 8), seed=1))
+    straight = fit(cfg, tmp_path / "a", progress=False)
+    first = fit(cfg, tmp_path / "b", stop_after=2, progress=False)
+    rest = fit(cfg, tmp_path / "b", resume=True, progress=False)
+    assert [r["loss"] for r in first + rest] == [r["loss"] for r in straight]
+    stats = json.loads((tmp_path / "b" / "conditions.json").read_text())["scalars"][0]
+    fractions = [
+        json.loads((folder / "metadata.json").read_text())["labels"][i]["volume_fraction"]
+        for i in range(16)
+    ]
+    assert stats["name"] == "volume_fraction"
+    np.testing.assert_allclose(
+        [stats["mean"], stats["std"]], [np.mean(fractions), np.std(fractions)]
+    )
