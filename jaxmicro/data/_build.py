@@ -40,19 +40,25 @@ def _voronoi_maker(rgb: bool):
         lo, hi = p["grains"]
         rgb_palette = jnp.asarray(synth.palette(p["n_colors"]), jnp.float32)
 
+        # A (low, high) regularity is drawn per sample (a spread of grain shapes to condition on).
+        r_lo, r_hi = np.broadcast_to(np.asarray(p["regularity"], float), (2,))
+
         @jax.jit
         def field(key):
-            k_n, k_v = jax.random.split(key)
+            k_n, k_v, k_r = jax.random.split(key, 3)
             n = jax.random.randint(k_n, (), lo, hi + 1)
+            regularity = jax.random.uniform(k_r, (), minval=r_lo, maxval=r_hi)
             ids = synth.voronoi(
-                k_v, shape, n, regularity=p["regularity"], stretch=p["stretch"], capacity=hi
+                k_v, shape, n, regularity=regularity, stretch=p["stretch"], capacity=hi
             )
-            return ids, n
+            return ids, n, regularity
 
         def generate(key):
-            ids, n = field(key)
+            ids, n, regularity = field(key)
             ids, n = np.asarray(ids), int(n)
             label = {"n_grains": n, "grains_present": int(np.unique(ids).size)}
+            if r_hi > r_lo:
+                label["regularity"] = float(regularity)
             if len(shape) == 3:
                 label["mean_sphericity"] = float(np.nanmean(grain_sphericity(ids)))
             if not rgb:
