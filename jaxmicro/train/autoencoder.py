@@ -65,6 +65,8 @@ from jaxmicro.train.config import (
     DataConfig,
     config_from_dict,
     config_to_dict,
+    load_config,
+    save_config,
 )
 from jaxmicro.train.loop import start_state, train_loop
 from jaxmicro.train.parallel import (
@@ -197,18 +199,9 @@ class VAETrainConfig:
         return self
 
 
-def save_vae_config(config: VAETrainConfig, path: str | Path) -> None:
-    """Writes ``config`` as JSON (``vae_config.json`` of a run)."""
-    Path(path).write_text(json.dumps(config_to_dict(config), indent=2))
-
-
 def load_vae_config(path: str | Path) -> VAETrainConfig:
     """Reads a ``VAETrainConfig`` written by ``fit_vae`` (ValueError naming a bad field)."""
-    try:
-        values = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"config: {path} is not valid JSON ({err})") from None
-    return config_from_dict(VAETrainConfig, values).validate()
+    return load_config(path, VAETrainConfig)
 
 
 def load_vae_experiment_config(spec: str) -> VAETrainConfig:
@@ -407,7 +400,7 @@ def fit_vae(
             f"of {folder} have {channels} channel(s)"
         )
     if jax.process_index() == 0:
-        save_vae_config(config, out / VAE_CONFIG_FILE)
+        save_config(config, out / VAE_CONFIG_FILE)
     graphdef, init_fn, init_jit, step_fn = _compiled_vae(config, mesh)
     ckpt, state = start_state(out, init_fn, init_jit, mesh, resume)
     state, records = train_loop(

@@ -230,18 +230,18 @@ def config_from_dict(cls, values: dict):
     return cls(**kwargs)
 
 
-def save_config(config: TrainConfig, path: str | Path) -> None:
-    """Writes ``config`` as JSON."""
+def save_config(config, path: str | Path) -> None:
+    """Writes ``config`` (a ``TrainConfig`` or another config dataclass) as JSON."""
     Path(path).write_text(json.dumps(config_to_dict(config), indent=2))
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Reads a ``TrainConfig`` written by ``save_config`` (ValueError naming the bad field)."""
+def load_config(path: str | Path, cls: type = TrainConfig):
+    """Reads a config of class ``cls`` written by ``save_config`` (ValueError names bad fields)."""
     try:
         values = json.loads(Path(path).read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"config: {path} is not valid JSON ({err})") from None
-    return config_from_dict(TrainConfig, values).validate()
+    return config_from_dict(cls, values).validate()
 
 
 def load_experiment_config(spec: str, expected: type = TrainConfig):
