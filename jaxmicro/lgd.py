@@ -161,7 +161,9 @@ def lgd_run(
             for one channel.
         num_samples: number of samples.
         seed: batch ``i`` starting at sample ``s`` uses ``fold_in(key(seed), s)``.
-        batch_size: samples per jitted call.
+        batch_size: samples per jitted call. In a multi-process run the batches are dealt out
+            to the processes (contiguous runs) and gathered back, so every process returns
+            the samples of a one-process run (every process must call this alike).
         symmetry: also map the samples to orientations (``lgd_orientations``) for this crystal
             symmetry.
         basis, degrees: the harmonic basis of the fields (see ``lgd_orientations``).
@@ -196,12 +198,17 @@ def lgd_run(
     sample = jax.jit(
         lambda key, n: lgd_sample(key, eps_fn, schedule, ref, n, **options), static_argnums=1
     )
+    from jaxmicro.train.parallel import gather_shares, is_primary, process_share
+
     key = jax.random.key(seed)
+    starts = range(0, num_samples, batch_size)
+    # Chunks are independent: each process draws a contiguous run of them on its own devices.
+    mine = [starts[c] for c in process_share(len(starts))]
     chunks = [
         np.asarray(sample(jax.random.fold_in(key, s), min(batch_size, num_samples - s)))
-        for s in tqdm(range(0, num_samples, batch_size), desc="lgd", disable=not progress)
+        for s in tqdm(mine, desc="lgd", disable=not progress or not is_primary())
     ]
-    x = np.concatenate(chunks).astype(np.float32)
+    x = np.concatenate(gather_shares(chunks, len(starts))).astype(np.float32)
     if not np.all(np.isfinite(x)):
         raise FloatingPointError("lgd: the sampler produced non-finite values")
     result = {"samples": x}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jaxmicro.cli._model_args import add_model_args, model_from_args
+from jaxmicro.cli._model_args import add_model_args, init_distributed, model_from_args
 
 
 def register(subparsers) -> None:
@@ -45,13 +45,14 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from jaxmicro._outdir import prepare_output_dir
+    if args.n < 1 or args.batch < 1:
+        raise ValueError(f"--n, --batch: expected positive counts, got {args.n}, {args.batch}")
+    init_distributed(args)
     from jaxmicro.io import load_npy
     from jaxmicro.lgd import lgd_run
     from jaxmicro.train import save_grid
+    from jaxmicro.train.parallel import is_primary, prepare_output_dir_once
 
-    if args.n < 1 or args.batch < 1:
-        raise ValueError(f"--n, --batch: expected positive counts, got {args.n}, {args.batch}")
     model = model_from_args(args)
     card = model.card.get("lgd", {})
     reference_path = args.reference or (model.path / "reference_field.npy")
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"--shape: expected comma-separated integers, got {args.shape!r}"
             ) from None
-    out = prepare_output_dir(args.out, overwrite=args.overwrite, name="--out")
+    out = prepare_output_dir_once(args.out, overwrite=args.overwrite, name="--out")
     result = lgd_run(
         model,
         reference,
@@ -85,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         degrees=tuple(args.degrees or card.get("degrees", (8,))),
     )
     x = result["samples"]
+    if not is_primary():  # every process holds all samples; process 0 writes them
+        return 0
     np.save(out / "samples.npy", x)
     save_grid(x[:64], out / "samples.png")
     written = ["samples.npy", "samples.png"]

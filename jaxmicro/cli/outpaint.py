@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from jaxmicro.cli._model_args import add_model_args, model_from_args
+from jaxmicro.cli._model_args import add_model_args, init_distributed, model_from_args
 
 
 def register(subparsers) -> None:
@@ -94,8 +94,10 @@ def run(args: argparse.Namespace) -> int:
     import jax
     import numpy as np
 
+    init_distributed(args)
     from jaxmicro.outpaint import outpaint, region_from_shape, region_from_stl
     from jaxmicro.train import batch_mesh
+    from jaxmicro.train.parallel import is_primary
 
     mesh = batch_mesh()
     model = model_from_args(args, mesh)
@@ -144,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         raise _named(err, source) from None
+    if not is_primary():  # process 0 wrote the files
+        return 0
     print((out / "statistics.md").read_text(), end="")
     rate = summary["voxels_per_minute"]
     print(

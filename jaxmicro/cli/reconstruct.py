@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import pathlib
 
+from jaxmicro.cli._model_args import add_distributed_args, init_distributed
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -49,6 +51,7 @@ def register(subparsers) -> None:
     p.add_argument("--seeds", type=int, help="starts in one vmap, best kept (default 1; example 4)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed")
     p.add_argument("--non-periodic", action="store_true", help="non-periodic descriptors")
+    add_distributed_args(p)
     p.set_defaults(func=run)
 
 
@@ -81,9 +84,10 @@ def run(args) -> int:
     import jax
     import numpy as np
 
+    several = init_distributed(args)
     from jaxmicro import reconstruct as R
-    from jaxmicro._outdir import prepare_output_dir
     from jaxmicro.reconstruct import report
+    from jaxmicro.train.parallel import batch_mesh, is_primary, prepare_output_dir_once
 
     _options(args)
     if args.example:
@@ -108,12 +112,13 @@ def run(args) -> int:
     R.check_memory(shape, spec, channels, seeds=seeds, optimizer=args.optimizer, name="--shape")
     if args.reference and args.out.resolve() in args.reference.resolve().parents:
         raise ValueError(f"--out: {args.out} holds the reference {args.reference}; choose another")
-    out = prepare_output_dir(args.out, overwrite=args.overwrite, name="--out")
+    out = prepare_output_dir_once(args.out, overwrite=args.overwrite, name="--out")
     shown = f", {symmetry}" if representation == "orientations" else ""
     names = ", ".join(f"{d.name} x{d.weight:g}" for d in spec.descriptors)
     print(f"reference {reference.shape} ({representation}{shown}) -> {shape}; descriptors: {names}")
 
     solve = dict(optimizer=args.optimizer, max_iter=args.max_iter, learning_rate=args.learning_rate)
+    solve["mesh"] = batch_mesh() if several else None  # starts split over the processes
     run = R.run_reconstruction(
         jax.random.key(args.seed), reference, shape, spec, seeds=seeds, progress=R.spinner, **solve
     )
@@ -130,8 +135,10 @@ def run(args) -> int:
             f"after its first iteration, {last:.4g} after {args.max_iter}"
         )
     print(f"final loss {final:.4g}" + (f" (best of {seeds} seeds)" if seeds > 1 else ""))
-
-    for name, array in R.output_arrays(run).items():  # checked before any is written
+    arrays = R.output_arrays(run)  # checked (on every process) before any is written
+    if not is_primary():
+        return 0
+    for name, array in arrays.items():
         np.save(out / f"{name}.npy", array)
     rel = report.save_reconstruction_figures(
         out,

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from jaxmicro.cli._model_args import add_model_args, model_from_args, parse_conditions
+from jaxmicro.cli._model_args import (
+    add_model_args,
+    init_distributed,
+    model_from_args,
+    parse_conditions,
+)
 
 
 def register(subparsers) -> None:
@@ -48,13 +53,14 @@ def run(args: argparse.Namespace) -> int:
     import jax
     import numpy as np
 
-    from jaxmicro._outdir import prepare_output_dir
-    from jaxmicro.train import batch_mesh, generate, save_grid
-
     if args.n < 1 or args.batch < 1:
         raise ValueError(f"--n, --batch: expected positive counts, got {args.n}, {args.batch}")
     values, class_value = parse_conditions(args.condition)
-    out = prepare_output_dir(args.out, overwrite=args.overwrite, name="--out")
+    init_distributed(args)
+    from jaxmicro.train import batch_mesh, generate, save_grid
+    from jaxmicro.train.parallel import is_primary, prepare_output_dir_once
+
+    out = prepare_output_dir_once(args.out, overwrite=args.overwrite, name="--out")
     mesh = batch_mesh()
     model = model_from_args(args, mesh)
     conditions = model.conditions(values, class_value)
@@ -73,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch,
         progress=True,
     )
+    if not is_primary():  # every process holds all samples; process 0 writes them
+        return 0
     np.save(out / "samples.npy", x)
     save_grid(x[:64], out / "samples.png")
     record = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from jaxmicro.cli._model_args import add_distributed_args, init_distributed
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -32,19 +34,16 @@ def register(subparsers) -> None:
         default=None,
         help="take at most this many steps now, checkpoint, and exit",
     )
-    parser.add_argument(
-        "--distributed",
-        action="store_true",
-        help="call jax.distributed.initialize() first (multi-host runs)",
-    )
+    add_distributed_args(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from jaxmicro.train import fit, initialize_distributed, load_experiment_config
+    init_distributed(args)
+    from jaxmicro.train import fit, load_experiment_config
+    from jaxmicro.train.parallel import is_primary
 
-    initialize_distributed(args.distributed)
     config = load_experiment_config(args.config)
     records = fit(
         config,
@@ -54,6 +53,6 @@ def run(args: argparse.Namespace) -> int:
         stop_after=args.stop_after,
         progress=not args.no_progress,
     )
-    if records:
+    if records and is_primary():
         print(f"step {records[-1]['step']}: loss {records[-1]['loss']:.5f} -> {args.out}")
     return 0

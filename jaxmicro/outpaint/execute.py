@@ -12,6 +12,12 @@ of each block and only those voxels are written, tagged ``k``. Because "known" i
 batch tags and not by what happens to be on disk, a run interrupted in the middle of batch ``k``
 resumes at batch ``k``, ignores its partial writes, and produces the same volume as an
 uninterrupted run with the same key: batch ``k`` always gets ``fold_in(key, k)``.
+
+Several processes (``jaxmicro.train.initialize_distributed``) share one mesh: process 0 alone
+holds the volume files; for each batch it reads the known voxels and sends them to the others,
+every process samples the blocks of its own devices, and process 0 writes the gathered result
+before the next batch starts (so the dependency order between batches holds across processes).
+The volume is the one a single process with the same devices and key writes.
 """
 
 from __future__ import annotations
@@ -132,16 +138,34 @@ def outpaint_volume(
         progress: show a progress bar.
 
     Returns:
-        The (Z, Y, X, C) float32 volume as a read-only memory map.
+        The (Z, Y, X, C) float32 volume as a read-only memory map (None on the processes
+        other than 0 of a multi-process run; every process must call this alike).
+
+    Raises:
+        ValueError: a bad ``volume_shape``, an empty plan, a resume with another plan, or
+            several processes without a ``mesh``.
     """
+    from jaxmicro.train.parallel import gather, host_to_global, is_primary, on_primary
+
     directory = Path(directory)
     shape = tuple(int(n) for n in volume_shape)
     if len(shape) != 3:
         raise ValueError(f"volume_shape: expected (Z, Y, X), got {volume_shape}")
     if not batches:
         raise ValueError("batches: the plan is empty")
+    several = jax.process_count() > 1
+    if several and mesh is None:
+        raise ValueError("mesh: a multi-process run needs a mesh over all processes' devices")
     fingerprint = plan_fingerprint(batches, block)
-    values, written, start = _open(directory, shape, channels, fingerprint, resume)
+    files = {}
+
+    def open_volume():
+        files["values"], files["written"], first = _open(
+            directory, shape, channels, fingerprint, resume
+        )
+        return first
+
+    start = on_primary(open_volume)  # the files live with process 0 only
     batch_size = max(len(b) for b in batches)
     if mesh is not None:
         devices = mesh.shape["batch"]
@@ -155,24 +179,38 @@ def outpaint_volume(
         sharding = None
         run = jax.jit(inpaint_fn)
     end = len(batches) if stop_after is None else min(stop_after, len(batches))
+    empty = np.zeros((batch_size, block, block, block, channels), np.float32)
     for k in tqdm(
         range(start, end),
         initial=start,
         total=len(batches),
-        disable=not progress,
+        disable=not progress or not is_primary(),
         desc="outpaint",
         unit="batch",
     ):
         corners = batches[k]
-        known, mask = _gather(values, written, corners, block, k, batch_size)
-        inputs = (known, mask) if sharding is None else jax.device_put((known, mask), sharding)
-        out = np.asarray(run(jax.random.fold_in(key, k), *inputs))
-        for i, (z, y, x) in enumerate(corners):
-            window = np.s_[z : z + block, y : y + block, x : x + block]
-            fresh = mask[i, ..., 0] == 0
-            values[window] = np.where(fresh[..., None], out[i], values[window])
-            written[window] = np.where(fresh, k, written[window])
-        values.flush()
-        written.flush()
-        _save_progress(directory, fingerprint, k + 1)
+        if is_primary():
+            known, mask = _gather(files["values"], files["written"], corners, block, k, batch_size)
+        else:
+            known, mask = empty, empty
+        if several:
+            from jax.experimental import multihost_utils
+
+            known, mask = multihost_utils.broadcast_one_to_all((known, mask))
+            known, mask = np.asarray(known), np.asarray(mask)
+        inputs = (known, mask) if sharding is None else host_to_global((known, mask), sharding)
+        out = gather(run(jax.random.fold_in(key, k), *inputs))
+        if is_primary():
+            values, written = files["values"], files["written"]
+            for i, (z, y, x) in enumerate(corners):
+                window = np.s_[z : z + block, y : y + block, x : x + block]
+                fresh = mask[i, ..., 0] == 0
+                values[window] = np.where(fresh[..., None], out[i], values[window])
+                written[window] = np.where(fresh, k, written[window])
+            values.flush()
+            written.flush()
+            _save_progress(directory, fingerprint, k + 1)
+    files.clear()
+    if not is_primary():
+        return None
     return np.load(directory / "values.npy", mmap_mode="r")

@@ -24,6 +24,10 @@ and learned-variance outputs (``2C`` channels) into noise predictions. Files wri
 - ``statistics.md``: the grain statistics table (KL / KS against the reference, when given);
 - ``summary.json``: the returned summary, written last (its presence means the run finished).
 
+In a multi-process run (a ``mesh`` over every process's devices) each batch of blocks is split
+over all devices, and process 0 keeps the volume, segments it and writes the files; every
+process returns the same summary.
+
 References:
     Hoffman et al., GrainPaint (2025), §2.3-2.6, §3.2, Table 1; Lugmayr et al., RePaint (2022).
 """
@@ -40,7 +44,6 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxmicro._outdir import prepare_output_dir
 from jaxmicro.outpaint.cad import read_stl, voxelize
 from jaxmicro.outpaint.execute import outpaint_volume, repaint_inpainter
 from jaxmicro.outpaint.plan import plan_blocks
@@ -278,8 +281,10 @@ def outpaint(
             raise ValueError(
                 "reference: expected integer grain-ID volumes (Z, Y, X) or (N, Z, Y, X)"
             )
+    from jaxmicro.train.parallel import on_primary, prepare_output_dir_once
+
     _check_eps_fn(eps_fn, block, channels, mesh)
-    out = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume, name="out_dir")
+    out = prepare_output_dir_once(out_dir, overwrite=overwrite, resume=resume, name="out_dir")
 
     batches = plan_blocks(shape, block=block, batch_size=batch_size, mode=mode, mask=mask)
     calls = denoiser_calls_per_block(
@@ -288,9 +293,9 @@ def outpaint(
     inpaint = repaint_inpainter(
         eps_fn, schedule, resample=resample, jump=jump, plain_tail=plain_tail, num_steps=num_steps
     )
-    first = _completed_batches(out / "volume") if resume else 0
+    first = on_primary(lambda: _completed_batches(out / "volume")) if resume else 0
     start = time.perf_counter()
-    values = outpaint_volume(
+    outpaint_volume(
         key,
         inpaint,
         batches,
@@ -303,6 +308,54 @@ def outpaint(
         progress=progress,
     )
     seconds = time.perf_counter() - start
+    # The volume is on process 0's disk: it measures and writes, every process returns the same.
+    return on_primary(
+        lambda: _finish(
+            out,
+            shape=shape,
+            mask=mask,
+            block=block,
+            batches=batches,
+            first=first,
+            seconds=seconds,
+            calls=calls,
+            segment=segment,
+            boundary=boundary,
+            reference=reference,
+            sampler={
+                "resample": resample,
+                "jump": jump,
+                "plain_tail": plain_tail,
+                "num_steps": num_steps,
+                "num_levels": levels,
+                "mode": mode,
+                "batch_size": batch_size,
+            },
+            devices=1 if mesh is None else int(mesh.size),
+            start_total=start_total,
+        )
+    )
+
+
+def _finish(
+    out: Path,
+    *,
+    shape,
+    mask,
+    block,
+    batches,
+    first,
+    seconds,
+    calls,
+    segment,
+    boundary,
+    reference,
+    sampler,
+    devices,
+    start_total,
+) -> dict:
+    """Segments and measures the finished volume, writes the report files; the summary."""
+    values = np.load(out / "volume" / "values.npy", mmap_mode="r")
     field = np.asarray(values[..., 0], np.float32)
     region = np.ones(shape, bool) if mask is None else mask
     bad = int(np.sum(~np.isfinite(field[region])))
@@ -342,16 +395,8 @@ def outpaint(
         "block": block,
         "blocks": sum(map(len, batches)),
         "batches": len(batches),
-        "devices": 1 if mesh is None else int(mesh.size),
-        "sampler": {
-            "resample": resample,
-            "jump": jump,
-            "plain_tail": plain_tail,
-            "num_steps": num_steps,
-            "num_levels": levels,
-            "mode": mode,
-            "batch_size": batch_size,
-        },
+        "devices": devices,
+        "sampler": sampler,
         "denoiser_calls_per_block": calls,
         "denoiser_calls": calls * sum(map(len, batches)),
         "region_voxels": int(region.sum()),

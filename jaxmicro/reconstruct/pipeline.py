@@ -140,6 +140,7 @@ def run_reconstruction(
     max_iter: int = 200,
     learning_rate: float = 1e-2,
     progress: Callable[[str], contextlib.AbstractContextManager] | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> Reconstruction:
     """Characterizes ``reference`` and reconstructs ``shape`` from ``seeds`` random starts.
 
@@ -152,6 +153,8 @@ def run_reconstruction(
         optimizer, max_iter, learning_rate: as in :func:`reconstruct`.
         progress: optional ``progress(description)`` context manager around each blocking
             step (``'characterize'``, ``'compile'``, ``'solve ...'``), e.g. :func:`spinner`.
+        mesh: split the starts over this mesh (``reconstruct_ensemble``), also across the
+            processes of a ``jax.distributed`` run; every process returns every start.
 
     Returns:
         A :class:`Reconstruction`.
@@ -173,10 +176,10 @@ def run_reconstruction(
         learning_rate=learning_rate,
     )
     keys = jax.random.split(key, seeds)
-    if seeds == 1:
+    if seeds == 1 and mesh is None:
         solve = jax.jit(lambda k, t: reconstruct(k[0], t, **kwargs))
     else:
-        solve = jax.jit(lambda k, t: reconstruct_ensemble(k, t, **kwargs)[0])
+        solve = jax.jit(lambda k, t: reconstruct_ensemble(k, t, mesh=mesh, **kwargs)[0])
     with step("compile"):
         start = time.perf_counter()
         compiled = solve.lower(keys, target).compile()
@@ -185,6 +188,10 @@ def run_reconstruction(
         start = time.perf_counter()
         results = jax.block_until_ready(compiled(keys, target))
         solve_seconds = time.perf_counter() - start
+    if mesh is not None:  # replicated over the mesh: continue with this process's copy
+        results = jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), results)
+        if seeds == 1:
+            results = jax.tree.map(lambda x: x[0], results)
     finals = np.atleast_1d(np.asarray(results.final_loss, np.float64))
     best = int(np.argmin(np.where(np.isnan(finals), np.inf, finals)))
     result = results if seeds == 1 else jax.tree.map(lambda x: x[best], results)

@@ -229,13 +229,24 @@ def reconstruct(
 
 
 def reconstruct_ensemble(
-    keys: jax.Array, target: Target, shape: tuple[int, ...], spec: Spec, **kwargs
+    keys: jax.Array,
+    target: Target,
+    shape: tuple[int, ...],
+    spec: Spec,
+    *,
+    mesh: jax.sharding.Mesh | None = None,
+    **kwargs,
 ) -> tuple[Result, jax.Array]:
     """Reconstructions for many keys in one ``vmap``, and the index of the best by final loss.
 
     Args:
         keys: (K,) PRNG keys.
         target, shape, spec, kwargs: as in :func:`reconstruct`.
+        mesh: split the starts over this mesh's ``'batch'`` axis (K is padded with copies of the
+            last key to a multiple of its size; the copies are dropped). A mesh over the devices
+            of several processes (``jax.distributed``) splits them across processes: every
+            process passes the same keys and target and gets every start's result, replicated.
+            Start ``k`` depends only on ``keys[k]``.
 
     Returns:
         ``(results, best)``: a :class:`Result` with a leading axis K, and the argmin of
@@ -244,7 +255,19 @@ def reconstruct_ensemble(
     References:
         SHSH-MCR paper (mcr-shsh), §3.3 and appendix D (seed ensembles, post-selection).
     """
+    count = keys.shape[0]
+    if mesh is not None:
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        pad = -count % mesh.size
+        if pad:
+            keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], pad, axis=0)])
+        keys = jax.lax.with_sharding_constraint(keys, NamedSharding(mesh, PartitionSpec("batch")))
     results = jax.vmap(lambda k: reconstruct(k, target, shape, spec, **kwargs))(keys)
+    if mesh is not None:
+        everywhere = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+        results = jax.lax.with_sharding_constraint(results, everywhere)
+        results = jax.tree.map(lambda x: x[:count], results)
     return results, jnp.argmin(results.final_loss)
 
 

@@ -13,12 +13,19 @@
 With ``resume=True`` the newest checkpoint is restored (into shardings of the current mesh) and
 training continues at its step and data position with the same per-step keys, so the loss
 sequence is the one an uninterrupted run would have produced.
+
+Several processes (``jaxmicro.train.initialize_distributed``) run ``fit`` together on one mesh:
+each reads only its rows of every global batch, process 0 alone checks the folder and writes
+``config.json``, the metrics and the previews, and all of them save and restore the
+checkpoints together (orbax). The losses and parameters are those of one process with the same
+number of devices; ``out_dir`` must be on a file system every process sees.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import time
 from pathlib import Path
 
@@ -40,7 +47,9 @@ from jaxmicro.train.parallel import (
     batch_mesh,
     batch_sharded,
     global_batch,
+    is_primary,
     local_batch_slice,
+    on_primary,
     replicated,
 )
 from jaxmicro.train.sampling import generate, save_grid
@@ -124,18 +133,20 @@ def train_loop(
     start = int(state.step)
     end = num_train_steps if stop_after is None else min(num_train_steps, start + int(stop_after))
     metrics_path = out / "metrics.jsonl"
-    _jsonl_upto(metrics_path, start)
+    primary = is_primary()
+    if primary:
+        _jsonl_upto(metrics_path, start)
     records = []
     t0 = time.perf_counter()
     bar = tqdm(
         range(start, end),
         initial=start,
         total=num_train_steps,
-        disable=not progress or jax.process_index() != 0,
+        disable=not progress or not primary,
         desc=name,
     )
     try:
-        with metrics_path.open("a") as log:
+        with metrics_path.open("a") if primary else open(os.devnull, "w") as log:
             for step in bar:
                 state, metrics = step_fn(state, make_batch(step))
                 done = step + 1
@@ -152,9 +163,8 @@ def train_loop(
                         )
                     records.append(rec)
                     bar.set_postfix(loss=f"{rec['loss']:.4f}")
-                    if jax.process_index() == 0:
-                        log.write(json.dumps(rec) + "\n")
-                        log.flush()
+                    log.write(json.dumps(rec) + "\n")
+                    log.flush()
                 if done % checkpoint_every == 0:
                     checkpointer.save(done, state)
                 if after_step is not None:
@@ -218,13 +228,7 @@ def fit(
     """
     config = config.validate()
     out = Path(out_dir)
-    if out.is_dir() and any(out.iterdir()) and not resume:
-        if (out / "checkpoints").is_dir():
-            raise ValueError(
-                f"out_dir: {out} already holds checkpoints; resume or use a new folder"
-            )
-        raise ValueError(f"out_dir: {out} already holds files; use a new folder")
-    out = prepare_output_dir(out, resume=True, name="out_dir")
+    on_primary(lambda: _check_out_dir(out, resume))  # one process decides, before any write
     mesh = batch_mesh(num_devices)
     if config.batch_size % mesh.size:
         raise ValueError(
@@ -232,7 +236,8 @@ def fit(
         )
     source = training_source(config, out)
     config = source.config
-    save_config(config, out / "config.json")
+    if is_primary():
+        save_config(config, out / "config.json")
     graphdef, init_fn, init_jit, step_fn = _compiled(config, mesh)
     ckpt, state = start_state(out, init_fn, init_jit, mesh, resume)
     rows = local_batch_slice(config.batch_size)
@@ -263,6 +268,16 @@ def fit(
     return records
 
 
+def _check_out_dir(out: Path, resume: bool) -> None:
+    if out.is_dir() and any(out.iterdir()) and not resume:
+        if (out / "checkpoints").is_dir():
+            raise ValueError(
+                f"out_dir: {out} already holds checkpoints; resume or use a new folder"
+            )
+        raise ValueError(f"out_dir: {out} already holds files; use a new folder")
+    prepare_output_dir(out, resume=True, name="out_dir")
+
+
 def _preview(graphdef, state, config: TrainConfig, stats, mesh, path: Path) -> None:
     from jaxmicro.train.model import Model
 
@@ -274,7 +289,7 @@ def _preview(graphdef, state, config: TrainConfig, stats, mesh, path: Path) -> N
     model = Model(config, model_from_state(graphdef, state), stats, autoencoder)
     key = jax.random.fold_in(jax.random.key(config.seed), 2)
     x = generate(key, model, config.num_preview_samples, steps=config.preview_ddim_steps, mesh=mesh)
-    if jax.process_index() == 0:
+    if is_primary():
         save_grid(x, path)
 
 

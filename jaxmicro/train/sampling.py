@@ -2,7 +2,10 @@
 
 ``generate`` reads the network through ``denoiser`` (which constrains the sampler's state to be
 split over the mesh's ``'batch'`` axis), so the whole sampler (one ``lax.scan``) runs
-data-parallel.
+data-parallel. On several processes the mesh spans all of them: each process's devices draw
+their rows of the global batch, and the rows are all-gathered at the end, so every process
+returns the same array as one process with the same key and the same number of devices (write
+it from process 0 only).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 
 from jaxmicro.diffusion import ddim_sample, ddpm_sample
 from jaxmicro.train.config import FAST_COMPILE
+from jaxmicro.train.parallel import gather
 
 __all__ = ["generate", "field_images", "save_grid"]
 
@@ -59,7 +63,8 @@ def generate(
         progress: show a progress bar over the chunks.
 
     Returns:
-        float32 NumPy array.
+        float32 NumPy array, the whole of it on every process of a multi-process run (every
+        process must call ``generate`` with the same arguments).
 
     Raises:
         ValueError: unknown sampler, ``n < 1``, non-finite or negative ``eta``, or ``steps``
@@ -133,7 +138,7 @@ def generate(
     x = run(key, conditions)
     if decode and model.autoencoder is not None:
         x = model.autoencoder.decode(x)
-    x = np.asarray(x, np.float32)[:n]
+    x = gather(x).astype(np.float32)[:n]
     if not np.all(np.isfinite(x)):
         raise FloatingPointError("generate: the sampler produced non-finite values")
     return x
