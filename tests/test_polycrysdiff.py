@@ -86,6 +86,13 @@ def test_table1_of_a_set_against_itself_is_zero_and_control_figures(voronoi_set)
     assert rep["mean"] == [5, 10] and rep["std"] == [pytest.approx(np.sqrt(2)), 0]
     with pytest.raises(ValueError, match="achieved"):
         analysis.control(t, t[:3])
+    # an untrained model's one-grain volume has no sphericity: left out and counted, not a NaN R^2
+    gap = analysis.control(t, np.where(t == 3, np.nan, t))
+    assert (
+        gap["r2"] == 1.0
+        and gap["unmeasured"] == 1
+        and analysis.distances([np.nan], t)["ks"] is None
+    )
 
 
 def _voronoi_rgb(rng, size: int, n: int) -> np.ndarray:
@@ -204,7 +211,7 @@ def test_a_tiny_run_trains_samples_and_evaluates(tmp_path, monkeypatch):
                 num_groups=2,
                 mid_attention=False,
             ),
-            batch_size=2,
+            batch_size=4,  # the tests run on 4 fake devices
             num_train_steps=2,
             warmup_steps=1,
             log_every=1,

@@ -134,7 +134,15 @@ def vgg_scores(params, slices, anchor_slices) -> np.ndarray:
 
 
 def distances(a, b) -> dict:
-    """``{'ks', 'emd'}``: KS statistic and range-normalized EMD of two samples (§4.3)."""
+    """``{'ks', 'emd'}``: KS statistic and range-normalized EMD of two samples (§4.3).
+
+    Non-finite values are left out (a grain without a measurable surface); both are None when
+    either sample has no finite value left.
+    """
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size == 0 or b.size == 0:
+        return {"ks": None, "emd": None}
     return {
         "ks": float(metrics.ks_distance(a, b)),
         "emd": float(metrics.emd_normalized(a, b)),
@@ -156,7 +164,9 @@ def control(targets, achieved, *, bins: int = 5) -> dict:
     """Control accuracy (Fig. 3b/e): R^2 of achieved vs target, and the binned mean +- SE.
 
     Bins are equal-width over the target range; a bin's ``sem`` is ``std / sqrt(n)`` (0 for one
-    sample); empty bins are dropped.
+    sample); empty bins are dropped. Samples without a finite achieved value (e.g. a volume that
+    is one grain, whose sphericity is undefined) are left out and counted in ``unmeasured``;
+    ``r2`` is None when fewer than two remain.
     """
     targets = np.asarray(targets, np.float64)
     achieved = np.asarray(achieved, np.float64)
@@ -164,6 +174,18 @@ def control(targets, achieved, *, bins: int = 5) -> dict:
         raise ValueError(
             f"achieved: expected one value per target (>= 2), got {targets.shape}, {achieved.shape}"
         )
+    finite = np.isfinite(achieved)
+    unmeasured = int(np.sum(~finite))
+    targets, achieved = targets[finite], achieved[finite]
+    if targets.size < 2:
+        empty = {"centre": [], "mean": [], "sem": [], "count": []}
+        return {
+            "r2": None,
+            "targets": targets.tolist(),
+            "achieved": achieved.tolist(),
+            "unmeasured": unmeasured,
+            "binned": empty,
+        }
     edges = np.linspace(targets.min(), targets.max(), bins + 1)
     which = np.clip(np.searchsorted(edges, targets, side="right") - 1, 0, bins - 1)
     binned = {"centre": [], "mean": [], "sem": [], "count": []}
@@ -179,6 +201,7 @@ def control(targets, achieved, *, bins: int = 5) -> dict:
         "r2": float(metrics.r2_score(targets, achieved)),
         "targets": targets.tolist(),
         "achieved": achieved.tolist(),
+        "unmeasured": unmeasured,
         "binned": binned,
     }
 
@@ -190,13 +213,16 @@ def repeatability(targets, achieved) -> dict:
         raise ValueError(
             f"achieved: expected ({len(targets)}, repeats) values, got shape {achieved.shape}"
         )
+
+    def stat(fn, row):
+        row = row[np.isfinite(row)]
+        return float(fn(row)) if row.size else None
+
     return {
         "targets": [float(t) for t in targets],
-        "achieved": achieved.tolist(),
-        "mean": achieved.mean(axis=1).tolist(),
-        "std": achieved.std(axis=1, ddof=1).tolist()
-        if achieved.shape[1] > 1
-        else [0.0] * len(targets),
+        "achieved": [[float(v) if np.isfinite(v) else None for v in row] for row in achieved],
+        "mean": [stat(np.mean, row) for row in achieved],
+        "std": [stat(lambda r: r.std(ddof=1) if r.size > 1 else 0.0, row) for row in achieved],
     }
 
 
@@ -343,7 +369,9 @@ def plot_control(path, result: dict, name: str, repeat: dict | None = None) -> P
     ncols = 2 if repeat is not None else 1
     fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 3.8), squeeze=False)
     ax = axes[0][0]
-    t, a = np.asarray(result["targets"]), np.asarray(result["achieved"])
+    t, a = np.asarray(result["targets"], float), np.asarray(result["achieved"], float)
+    if t.size == 0:
+        t = a = np.zeros(1)
     lo, hi = min(t.min(), a.min()), max(t.max(), a.max())
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
     ax.scatter(t, a, s=12, alpha=0.7)
@@ -351,10 +379,11 @@ def plot_control(path, result: dict, name: str, repeat: dict | None = None) -> P
     ax.errorbar(b["centre"], b["mean"], yerr=b["sem"], fmt="o-", color="C3", capsize=3)
     ax.set_xlabel(f"target {name}")
     ax.set_ylabel(f"segmented {name}")
-    ax.set_title(f"R^2 = {result['r2']:.3f}", fontsize=10)
+    ax.set_title(f"R^2 = {_fmt(result['r2'], 3)}", fontsize=10)
     if repeat is not None:
         ax = axes[0][1]
         for i, (target, vals) in enumerate(zip(repeat["targets"], repeat["achieved"], strict=True)):
+            vals = np.asarray([np.nan if v is None else v for v in vals], float)
             ax.scatter(np.full(len(vals), i), vals, s=14)
             ax.hlines(target, i - 0.3, i + 0.3, color="k")
         ax.set_xticks(range(len(repeat["targets"])))
@@ -367,8 +396,8 @@ def plot_control(path, result: dict, name: str, repeat: dict | None = None) -> P
     return Path(path)
 
 
-def _fmt(x) -> str:
-    return "-" if x is None else f"{x:.4f}"
+def _fmt(x, digits: int = 4) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
 
 
 def _table(rows: dict, names) -> list[str]:
@@ -406,11 +435,14 @@ def report_markdown(results: dict) -> str:
         c = results["control"][name]
         rep = c["repeatability"]
         reps = "; ".join(
-            f"{t:.3g} -> {m:.3g} +- {s:.2g}"
+            f"{t:.3g} -> {_fmt(m, 3)} +- {_fmt(s, 3)}"
             for t, m, s in zip(rep["targets"], rep["mean"], rep["std"], strict=True)
         )
         paper = "0.995" if name == "n_grains" else ">= 0.972 (abstract)"
-        lines.append(f"| {name} | {c['random']['r2']:.3f} | {paper} | {reps} |")
+        r2 = _fmt(c["random"]["r2"], 3)
+        if c["random"]["unmeasured"]:
+            r2 += f" ({c['random']['unmeasured']} samples unmeasurable)"
+        lines.append(f"| {name} | {r2} | {paper} | {reps} |")
     lines += [
         "",
         f"Guidance scale {results['control']['guidance_scale']}; the other condition held at the "
@@ -434,7 +466,8 @@ def report_markdown(results: dict) -> str:
         ks = " / ".join(_fmt(t[n]["ks"]) for n in PROPERTIES)
         emd = " / ".join(_fmt(t[n]["emd"]) for n in PROPERTIES)
         lines.append(
-            f"| {row['scale']} | {row['r2_n_grains']:.3f} | {row['r2_mean_sphericity']:.3f} | "
+            f"| {row['scale']} | {_fmt(row['r2_n_grains'], 3)} | "
+            f"{_fmt(row['r2_mean_sphericity'], 3)} | "
             f"{ks} | {emd} |"
         )
     if "cpfem" in results:

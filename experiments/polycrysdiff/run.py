@@ -280,7 +280,7 @@ def evaluate(cfg, out: Path, sample_fn, *, vgg_params=None) -> dict:
             control[name]["repeatability"],
         )
         first = samples["control"][start + n_rand : start + n_rand + n_fix : cfg.repeats]
-        titles = [f"{name} = {v:g}: {m:g}" for v, m in zip(t["fixed"], fixed[:, 0], strict=True)]
+        titles = [f"{name} = {v:g}: {m:.3g}" for v, m in zip(t["fixed"], fixed[:, 0], strict=True)]
         analysis.plot_slices(out / f"slices_{name}.png", first, titles)
         start += n_rand + n_fix
 
