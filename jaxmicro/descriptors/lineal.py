@@ -7,6 +7,8 @@ segment of length ``z`` starting at ``s`` covers the ``z + 1`` voxels ``s, s + e
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -45,6 +47,13 @@ def lineal_path(phase, *, axis: int, max_length: int, periodic: bool = True) -> 
     axis = _spatial_axis(axis, p.ndim - 1)
     n = p.shape[axis]
     max_length = _check_length(max_length, n)
+    return _lineal_path(p, axis=axis, max_length=max_length, periodic=bool(periodic))
+
+
+@functools.partial(jax.jit, static_argnames=("axis", "max_length", "periodic"))
+def _lineal_path(p: jax.Array, *, axis: int, max_length: int, periodic: bool) -> jax.Array:
+    """The running-product kernel of ``lineal_path`` (arguments validated there)."""
+    n = p.shape[axis]
     sites = jnp.arange(n).reshape([n if a == axis else 1 for a in range(p.ndim)])
     reduce_axes = tuple(range(p.ndim - 1))
     lines = p[..., 0].size // n
@@ -105,6 +114,18 @@ def chord_length_distribution(
     if periodic and trim_edges:
         raise ValueError("trim_edges: periodic lines have no edges; use trim_edges=False")
     axis = _spatial_axis(axis, x.ndim - 1)
+    return _chord_lengths(
+        x,
+        axis=axis,
+        periodic=bool(periodic),
+        trim_edges=bool(trim_edges),
+        normalization=normalization,
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("axis", "periodic", "trim_edges", "normalization"))
+def _chord_lengths(x, *, axis: int, periodic: bool, trim_edges: bool, normalization: str):
+    """The run-length kernel of ``chord_length_distribution`` (arguments validated there)."""
     lines = jnp.moveaxis(x > 0.5, (axis, x.ndim - 1), (-1, 0))
     n = lines.shape[-1]
     lines = lines.reshape(lines.shape[0], -1, n)

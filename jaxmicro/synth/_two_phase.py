@@ -3,6 +3,7 @@ addition (fibre composites) and thresholded Gaussian random fields. Both are per
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -63,9 +64,31 @@ def rsa_disks(
     if not radius > 0:
         raise ValueError(f"radius: expected a positive radius, got {radius}")
     _validate.check_range(volume_fraction, "volume_fraction", 0.0, 1.0)
-    dtype = jnp.result_type(float)
     unit = math.pi * radius**2 if d == 2 else 4.0 / 3.0 * math.pi * radius**3
     n = max(1, round(float(volume_fraction) * math.prod(shape) / unit))
+    field, centres, count = _rsa_disks(
+        key,
+        jnp.asarray(gap, jnp.result_type(float)),
+        shape=shape,
+        radius=float(radius),
+        n=n,
+        max_rejections=int(max_rejections),
+    )
+    if _validate.is_concrete(count) and int(count) < n:
+        warnings.warn(
+            f"rsa_disks: the box jammed after {int(count)} of {n} disks (volume fraction "
+            f"{int(count) * unit / math.prod(shape):.3f} of {volume_fraction}); RSA cannot pack "
+            "denser than about 0.547 (2D) / 0.38 (3D)",
+            stacklevel=2,
+        )
+    return field, centres, count
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "radius", "n", "max_rejections"))
+def _rsa_disks(key, gap, *, shape, radius, n, max_rejections):
+    """RSA of ``n`` disks and their painting: the kernel of ``rsa_disks``."""
+    d = len(shape)
+    dtype = gap.dtype
     centres, count, _ = hard_core_points(
         key,
         jnp.asarray(shape, dtype),
@@ -91,13 +114,6 @@ def rsa_disks(
         .at[tuple(sites[..., a] for a in range(d))]
         .max(inside.astype(jnp.int32))
     )
-    if _validate.is_concrete(count) and int(count) < n:
-        warnings.warn(
-            f"rsa_disks: the box jammed after {int(count)} of {n} disks (volume fraction "
-            f"{int(count) * unit / math.prod(shape):.3f} of {volume_fraction}); RSA cannot pack "
-            "denser than about 0.547 (2D) / 0.38 (3D)",
-            stacklevel=2,
-        )
     return field, centres, count
 
 
@@ -137,7 +153,20 @@ def gaussian_two_phase(
     _validate.check_range(volume_fraction, "volume_fraction", 0.0, 1.0)
     if not correlation_length > 0:
         raise ValueError(f"correlation_length: expected > 0, got {correlation_length}")
-    dtype = jnp.result_type(float) if dtype is None else dtype
+    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    return _gaussian_two_phase(
+        key,
+        jnp.asarray(correlation_length, dtype),
+        jnp.asarray(volume_fraction, dtype),
+        shape=shape,
+        exact_fraction=bool(exact_fraction),
+        dtype=dtype,
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "exact_fraction", "dtype"))
+def _gaussian_two_phase(key, correlation_length, volume_fraction, *, shape, exact_fraction, dtype):
+    """Spectral sampling and thresholding: the kernel of ``gaussian_two_phase``."""
     noise = jax.random.normal(key, shape, dtype)
     k2 = sum(
         g**2
@@ -152,5 +181,5 @@ def gaussian_two_phase(
     if exact_fraction:
         threshold = jnp.quantile(field, 1.0 - volume_fraction)
     else:
-        threshold = jax.scipy.special.ndtri(jnp.asarray(1.0 - volume_fraction, dtype))
+        threshold = jax.scipy.special.ndtri(1.0 - volume_fraction)
     return (field > threshold).astype(jnp.int32)

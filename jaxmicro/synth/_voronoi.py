@@ -19,6 +19,7 @@ Voxel ``i`` along an axis of length ``L`` has centre ``i + 0.5``; seeds lie in `
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -117,17 +118,31 @@ def voronoi_seeds(
     _validate.check_range(regularity, "regularity", 0.0, 1.0)
     dtype = jnp.result_type(float) if dtype is None else dtype
     s = _stretch(stretch, len(shape), dtype)
-    core = hard_core_distance(shape, jnp.asarray(n_grains, dtype), regularity, s)
+    return _seeds(
+        key,
+        jnp.asarray(n_grains, jnp.int32),
+        jnp.asarray(regularity, dtype),
+        s,
+        shape=shape,
+        rows=rows,
+        periodic=bool(periodic),
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "rows", "periodic"))
+def _seeds(key, n_grains, regularity, s, *, shape, rows, periodic):
+    """The RSA kernel of ``voronoi_seeds``; ``n_grains`` (<= rows) seeds, rows beyond are zero."""
+    core = hard_core_distance(shape, n_grains.astype(s.dtype), regularity, s)
     seeds, _, _ = hard_core_points(
         key,
-        jnp.asarray(shape, dtype),
+        jnp.asarray(shape, s.dtype),
         rows,
         core,
         scale=s,
         periodic=periodic,
         max_rejections=10000,
         relax=True,
-        n_target=None if capacity is None else n_grains,
+        n_target=n_grains,
     )
     return seeds
 
@@ -221,11 +236,19 @@ def voronoi_from_seeds(
     s = _stretch(stretch, d, seeds.dtype)
     s_np = np.asarray(s) if _validate.is_concrete(s) else None
     block, k = _block_and_candidates(shape, n, s_np)
+    active = jnp.asarray(n if n_active is None else n_active, jnp.int32)
+    return _label(seeds, s, active, shape=shape, block=block, k=k, periodic=bool(periodic))
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "block", "k", "periodic"))
+def _label(seeds, s, n_active, *, shape, block, k, periodic):
+    """The nearest-seed kernel of ``voronoi_from_seeds`` (arguments validated there)."""
+    d = len(shape)
+    n = seeds.shape[0]
     n_blocks = tuple(-(-length // b) for length, b in zip(shape, block, strict=True))
     padded = tuple(nb * b for nb, b in zip(n_blocks, block, strict=True))
     tables = _axis_tables(seeds, shape, padded, s, periodic)
-    if n_active is not None:
-        tables[0] = jnp.where(jnp.arange(n) < n_active, tables[0], jnp.inf)
+    tables[0] = jnp.where(jnp.arange(n) < n_active, tables[0], jnp.inf)
     per_block = [t.reshape(nb, b, n) for t, nb, b in zip(tables, n_blocks, block, strict=True)]
     lower = _outer_sum([p.min(axis=1) for p in per_block]).reshape(-1, n)
     upper = _outer_sum([p.max(axis=1) for p in per_block]).reshape(-1, n)
@@ -281,6 +304,11 @@ def voronoi_from_seeds(
 
 def empty_grains(ids: jax.Array, n_grains: int) -> jax.Array:
     """Number of IDs in ``0..n_grains-1`` that own no voxel (int32 scalar; jittable)."""
+    return _empty_grains(jnp.asarray(ids), int(n_grains))
+
+
+@functools.partial(jax.jit, static_argnames="n_grains")
+def _empty_grains(ids: jax.Array, n_grains: int) -> jax.Array:
     counts = jnp.bincount(jnp.ravel(ids), length=n_grains)
     return jnp.sum(counts == 0).astype(jnp.int32)
 
