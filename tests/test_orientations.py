@@ -411,3 +411,30 @@ def test_validation_errors(quats):
     ori.quat_to_matrix([[1.0 + 5e-4, 0, 0, 0]])
     out = jax.jit(ori.quat_to_euler)(jnp.array([[np.nan, 0, 0, 1.0]]))
     assert np.isnan(out).any()
+
+
+def test_one_symmetry_check_everywhere():
+    # Every symmetry argument goes through orientations.check_symmetry: one list of names, one
+    # message for an unknown name, and a distinct one for a known name a function does not support.
+    from jaxmicro import harmonics
+    from jaxmicro.io.ebsd import SYMMETRIES as EBSD_SYMMETRIES
+    from jaxmicro.io.ebsd import Phase
+
+    assert EBSD_SYMMETRIES is ori.SYMMETRIES
+    calls = [
+        lambda s: ori.to_fundamental_zone(np.array([1.0, 0, 0, 0]), s),
+        lambda s: ori.ipf_color(np.array([1.0, 0, 0, 0]), s),
+        lambda s: harmonics.shsh(np.array([1.0, 0, 0, 0]), s),
+        lambda s: harmonics.rogsh(np.zeros(3), s),
+        lambda s: Phase.from_symmetry("x", s),
+    ]
+    messages = set()
+    for call in calls:
+        with pytest.raises(ValueError, match="symmetry: unknown value 'icosahedral'") as err:
+            call("icosahedral")
+        messages.add(str(err.value))
+    assert len(messages) == 1
+    with pytest.raises(ValueError, match="'monoclinic' is not supported here"):
+        ori.ipf_color(np.array([1.0, 0, 0, 0]), "monoclinic")
+    with pytest.raises(ValueError, match="'tetragonal' is not supported here"):
+        harmonics.rogsh(np.zeros(3), "tetragonal")

@@ -30,8 +30,8 @@ import numpy as np
 
 from jaxmicro import _validate
 from jaxmicro.harmonics._sampling import super_fibonacci
-from jaxmicro.harmonics.shsh import _check_degrees, _check_symmetry, shsh_features
-from jaxmicro.orientations import to_fundamental_zone
+from jaxmicro.harmonics.shsh import _check_degrees, shsh_features
+from jaxmicro.orientations import check_symmetry, to_fundamental_zone
 
 
 @functools.lru_cache(maxsize=8)
@@ -113,7 +113,7 @@ def shsh_to_quat(
     References:
         mcr-shsh §2.2; Mason & Schuh, Acta Mater. 56 (2008) 6141.
     """
-    _check_symmetry(symmetry)
+    check_symmetry(symmetry)
     degrees = _check_degrees(symmetry, degrees)
     features = _validate.as_float_array(features, "features")
     if not 1 <= candidates <= database_size:

@@ -53,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmicro import _validate
+from jaxmicro.orientations import check_symmetry
 
 ROGSH_SYMMETRIES: tuple[str, ...] = ("hexagonal", "cubic")
 """Crystal symmetries with a ROGSH basis."""
@@ -85,7 +86,7 @@ def rogsh(euler, symmetry: str) -> jax.Array:
     References: rogsh-local-global appendix B, eqs. (10)-(15) with the errata of the module
     docstring; Bunge (1982), ch. 14.
     """
-    _validate.check_choice(symmetry, "symmetry", ROGSH_SYMMETRIES)
+    check_symmetry(symmetry, allowed=ROGSH_SYMMETRIES)
     e = _checked(euler, "euler")
     return _hexagonal(e) if symmetry == "hexagonal" else _cubic(e)
 
@@ -179,7 +180,7 @@ def rogsh_to_euler(c, symmetry: str) -> jax.Array:
     References: rogsh-local-global section 4.2 (database inverse) and appendix B.1 (analytic
     hexagonal inverse, with the errata of the module docstring).
     """
-    _validate.check_choice(symmetry, "symmetry", ROGSH_SYMMETRIES)
+    check_symmetry(symmetry, allowed=ROGSH_SYMMETRIES)
     c = _checked(c, "c")
     return _hexagonal_inverse(c) if symmetry == "hexagonal" else _cubic_inverse(c)
 

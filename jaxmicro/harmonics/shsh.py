@@ -53,14 +53,10 @@ import numpy as np
 from jaxmicro import _validate
 from jaxmicro.harmonics._sampling import super_fibonacci
 from jaxmicro.harmonics.hsh import _check_degree, hsh_polynomial
-from jaxmicro.orientations import SYMMETRIES, quat_multiply, symmetry_quats
+from jaxmicro.orientations import check_symmetry, quat_multiply, symmetry_quats
 
 # Quaternion components of the crystallographic rotations in their standard settings.
 _EXACT_COMPONENTS = np.array([0.0, 0.5, math.sqrt(0.5), math.sqrt(0.75), 1.0])
-
-
-def _check_symmetry(symmetry) -> None:
-    _validate.check_choice(symmetry, "symmetry", SYMMETRIES)
 
 
 def _exact(values: np.ndarray) -> np.ndarray:
@@ -227,7 +223,7 @@ def shsh_basis(symmetry: str, degree: int) -> np.ndarray:
         Read-only float64 NumPy array ((n + 1)**2, d): orthonormal columns; ``hsh(q, n) @ basis``
         are the SHSH of degree ``n``. Cached per (symmetry, degree).
     """
-    _check_symmetry(symmetry)
+    check_symmetry(symmetry)
     _check_degree(degree)
     return _basis(symmetry, int(degree))
 
@@ -259,7 +255,7 @@ def _check_degrees(symmetry: str, degrees) -> tuple[int, ...]:
 
 def shsh_size(symmetry: str, degrees: Sequence[int] = (8,)) -> int:
     """Length of the feature vector of :func:`shsh` for these degrees."""
-    _check_symmetry(symmetry)
+    check_symmetry(symmetry)
     return sum(shsh_dim(symmetry, n) for n in _check_degrees(symmetry, degrees))
 
 
@@ -297,7 +293,7 @@ def shsh(q, symmetry: str, degrees: Sequence[int] = (8,)) -> jax.Array:
     References:
         Mason & Schuh, Acta Mater. 56 (2008) 6141 (symmetrized HSH); mcr-shsh §2.2, eq. (18).
     """
-    _check_symmetry(symmetry)
+    check_symmetry(symmetry)
     degrees = _check_degrees(symmetry, degrees)
     q = _validate.as_float_array(q, "q")
     _validate.check_trailing(q, "q", 4)

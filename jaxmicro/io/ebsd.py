@@ -36,7 +36,8 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from jaxmicro.orientations import euler_to_quat
+from jaxmicro.orientations import SYMMETRIES as SYMMETRIES  # the one list, re-exported
+from jaxmicro.orientations import check_symmetry, euler_to_quat
 
 # The eleven Laue classes, Hermann-Mauguin symbols; Oxford .ctf numbers them 1..11 in this order.
 LAUE_GROUPS = ("-1", "2/m", "mmm", "4/m", "4/mmm", "-3", "-3m", "6/m", "6/mmm", "m-3", "m-3m")
@@ -70,7 +71,6 @@ _SYMMETRY_OF_LAUE = {
     "2/m": "monoclinic",
     "-1": "triclinic",
 }
-SYMMETRIES = tuple(_SYMMETRY_OF_LAUE.values())
 _LAUE_OF_SYMMETRY = {sym: laue for laue, sym in _SYMMETRY_OF_LAUE.items()}
 
 
@@ -128,8 +128,7 @@ class Phase(NamedTuple):
         lattice: tuple[float, ...] = (1.0, 1.0, 1.0, 90.0, 90.0, 90.0),
     ) -> Phase:
         """A phase of the holohedral Laue class of ``symmetry`` (e.g. 'cubic' -> 'm-3m')."""
-        if symmetry not in _LAUE_OF_SYMMETRY:
-            raise ValueError(f"symmetry: unknown value {symmetry!r}; expected one of {SYMMETRIES}")
+        check_symmetry(symmetry)
         return cls(name, _LAUE_OF_SYMMETRY[symmetry], tuple(float(v) for v in lattice))
 
 

@@ -45,6 +45,7 @@ from jaxmicro.orientations.quaternion import (
 )
 from jaxmicro.orientations.symmetry import (
     SYMMETRIES,
+    check_symmetry,
     misorientation_angle,
     symmetry_quats,
     to_fundamental_zone,
@@ -55,6 +56,7 @@ __all__ = [
     "SYMMETRIES",
     "UNIT_NORM_ATOL",
     "axis_angle_to_quat",
+    "check_symmetry",
     "euler_to_quat",
     "ipf_color",
     "matrix_to_quat",

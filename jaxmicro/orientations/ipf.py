@@ -32,7 +32,7 @@ import numpy as np
 
 from jaxmicro import _validate
 from jaxmicro.orientations.quaternion import _rotate, checked_quats
-from jaxmicro.orientations.symmetry import _group_array
+from jaxmicro.orientations.symmetry import _group_array, check_symmetry
 
 
 def _azimuth(deg: float) -> tuple[float, float, float]:
@@ -73,7 +73,7 @@ def ipf_color(q, symmetry: str, direction=(0.0, 0.0, 1.0)) -> jax.Array:
 
     References: Nolze and Hielscher 2016 (IPF sectors); see the module docstring for the key.
     """
-    _validate.check_choice(symmetry, "symmetry", IPF_SYMMETRIES)
+    check_symmetry(symmetry, allowed=IPF_SYMMETRIES)
     q = checked_quats(q, "q")
     d = _validate.as_float_array(direction, "direction")
     _validate.check_trailing(d, "direction", 3)

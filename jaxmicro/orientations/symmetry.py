@@ -76,9 +76,18 @@ def _group_array(symmetry: str) -> np.ndarray:
     return out
 
 
-def check_symmetry(symmetry: str, name: str = "symmetry") -> None:
-    """Raises ValueError unless ``symmetry`` is one of ``SYMMETRIES``."""
+def check_symmetry(symmetry: str, name: str = "symmetry", allowed=None) -> None:
+    """Raises ValueError unless ``symmetry`` is one of ``SYMMETRIES`` (and of ``allowed``).
+
+    The one check of symmetry names in the package: functions defined for a subset of the groups
+    (IPF colours, ROGSH bases) pass that subset as ``allowed``, so an unknown name and a known but
+    unsupported one get distinct messages.
+    """
     _validate.check_choice(symmetry, name, SYMMETRIES)
+    if allowed is not None and symmetry not in allowed:
+        raise ValueError(
+            f"{name}: {symmetry!r} is not supported here; expected one of {tuple(allowed)}"
+        )
 
 
 def symmetry_quats(symmetry: str, dtype=None) -> jax.Array:
