@@ -10,6 +10,7 @@ from jax.test_util import check_grads
 from sklearn.metrics import r2_score as sk_r2
 
 from jaxmicro import metrics, orientations
+from jaxmicro.metrics._statistics import ODF_DEGREES
 
 
 @pytest.fixture
@@ -193,3 +194,39 @@ def test_odf_mse_is_symmetry_invariant():
     assert metrics.odf_mse(q, moved, "cubic") == pytest.approx(0, abs=1e-20)
     other = orientations.random_quats(jax.random.key(1), (50,))
     assert metrics.odf_mse(q, other, "cubic") > 1e-6
+
+
+def test_odf_mse_default_degrees_see_rotations_about_c():
+    # A hexagonal texture and the same texture turned by 20 degrees about the crystal c-axis
+    # (q -> r_c * q, not a symmetry element): degrees 4 and 8 see only the c-axis and miss it,
+    # the default degrees (up to 12) do not.
+    from jaxmicro import synth
+
+    key = jax.random.key(3)
+    texture = orientations.random_quats(key, (), jnp.float64)
+    q = synth.grain_orientations(key, 2000, texture=texture, spread=0.15, dtype=jnp.float64)
+    r_c = orientations.axis_angle_to_quat(jnp.array([0.0, 0.0, 1.0]), jnp.deg2rad(20.0))
+    turned = orientations.quat_multiply(r_c, q)
+    assert metrics.odf_mse(q, turned, "hexagonal", degrees=(4, 8)) < 1e-20
+    assert metrics.odf_mse(q, turned, "hexagonal") > 1e-4
+    assert ODF_DEGREES["hexagonal"] == (4, 8, 12)
+
+
+@pytest.mark.parametrize("symmetry", orientations.SYMMETRIES)
+def test_odf_degrees_determine_the_orientation(symmetry):
+    # Local injectivity: the features' Jacobian with respect to the three rotations q -> dq * q
+    # has rank 3 at generic orientations (rank 2 would leave a rotation invisible).
+    from jaxmicro import harmonics
+
+    degrees = ODF_DEGREES[symmetry]
+    qs = orientations.random_quats(jax.random.key(4), (5,), jnp.float64)
+
+    def features(v, q):
+        angle = jnp.sqrt(jnp.sum(v * v) + 1e-300)
+        dq = jnp.concatenate([jnp.cos(angle / 2)[None], jnp.sin(angle / 2) * v / angle])
+        return harmonics.shsh(orientations.quat_multiply(dq, q), symmetry, degrees)
+
+    for q in qs:
+        jac = np.asarray(jax.jacfwd(features)(jnp.full(3, 1e-9), q))
+        sv = np.linalg.svd(jac, compute_uv=False)
+        assert sv[2] > 1e-4 * sv[0]

@@ -48,12 +48,17 @@ def one_point_correction(
     denoiser that keeps the noisy mean (a flat prior on the mean) the estimate's mean becomes
     exactly ``omega``. Only the spatially constant mode of each channel is changed.
 
+    The default ``strength = 1`` is therefore a hard mean constraint, not the reference code's
+    weight: that code uses ``1 / (N sigma(t)^2)``, a soft pull ``N`` times weaker (``N`` voxels);
+    pass ``strength = 1 / N`` to follow it (docs/guided_sampling.md).
+
     Args:
         eps_fn: denoiser ``eps_fn(x, t)``, ``x`` ``(B, *spatial, C)``, ``t`` ``(B,)``.
         schedule: the diffusion schedule of ``eps_fn``.
         omega: ``(C,)`` target 1-point statistics (e.g. mean ROGSH coefficients or volume
             fractions), in the units of the data ``x_0``.
-        strength: multiplies ``c_t``; 0 disables the correction; may be a traced scalar.
+        strength: multiplies ``c_t``; 0 disables the correction; may be a traced scalar. The
+            default 1 is a hard mean constraint (``1 / N`` is the reference code's weight).
 
     Returns:
         The corrected denoiser, same signature.

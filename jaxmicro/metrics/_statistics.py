@@ -118,17 +118,38 @@ def two_point_mse(set_a, set_b, *, periodic: bool = True, max_lag: int | None = 
     return jnp.mean((mean_stats(a) - mean_stats(b).astype(a.dtype)) ** 2)
 
 
-def odf_mse(q_a, q_b, symmetry: str, *, degrees=(8,)) -> jax.Array:
+# Lowest SHSH degrees whose features determine an orientation near every generic one, per
+# symmetry: the Jacobian of the features with respect to the three rotations ``q -> dq * q`` has
+# rank 3 (checked in tests/test_metrics.py). Hexagonal degrees 4 and 8 see only the c-axis
+# (rank 2) and tetragonal/trigonal degree 4 likewise, so those need 12, 8 and 6.
+ODF_DEGREES: dict[str, tuple[int, ...]] = {
+    "cubic": (8,),
+    "hexagonal": (4, 8, 12),
+    "tetragonal": (4, 8),
+    "trigonal": (4, 6),
+    "orthorhombic": (4,),
+    "monoclinic": (4,),
+    "triclinic": (2,),
+}
+
+
+def odf_mse(q_a, q_b, symmetry: str, *, degrees=None) -> jax.Array:
     """Squared difference of the mean SHSH coefficients of two orientation sets (an ODF check).
 
     The mean of the symmetrized harmonics over all voxels is the ODF's expansion coefficient
     vector (up to normalization), so this compares the two ODFs in harmonic space, where the
-    comparison does not depend on a kernel or a fundamental-zone convention.
+    comparison does not depend on a kernel or a fundamental-zone convention. It only sees the
+    degrees it is given: the default, ``ODF_DEGREES[symmetry]``, holds for each symmetry the
+    lowest degrees whose harmonics determine the orientation (for hexagonal, degrees 4 and 8
+    depend on the c-axis alone, so textures that differ by rotations about c would compare equal
+    without degree 12).
 
     Args:
         q_a, q_b: unit quaternions ``(..., 4)`` (any leading shapes), scalar first, P = -1.
         symmetry: crystal symmetry name.
-        degrees: SHSH degrees used (``jaxmicro.harmonics.shsh``).
+        degrees: SHSH degrees used (``jaxmicro.harmonics.shsh``); default
+            ``ODF_DEGREES[symmetry]`` (cubic (8,), hexagonal (4, 8, 12), tetragonal (4, 8),
+            trigonal (4, 6), orthorhombic and monoclinic (4,), triclinic (2,)).
 
     Returns:
         Scalar: mean over coefficients of ``(mean_a - mean_b)^2``.
@@ -138,11 +159,14 @@ def odf_mse(q_a, q_b, symmetry: str, *, degrees=(8,)) -> jax.Array:
         MCR-SHSH paper §2.
     """
     from .. import harmonics
+    from ..orientations import check_symmetry
 
+    check_symmetry(symmetry)
+    degrees = ODF_DEGREES[symmetry] if degrees is None else tuple(degrees)
     qa = jnp.asarray(q_a).reshape(-1, 4)
     qb = jnp.asarray(q_b).reshape(-1, 4)
-    fa = jnp.mean(harmonics.shsh(qa, symmetry, degrees=tuple(degrees)), axis=0)
-    fb = jnp.mean(harmonics.shsh(qb, symmetry, degrees=tuple(degrees)), axis=0)
+    fa = jnp.mean(harmonics.shsh(qa, symmetry, degrees=degrees), axis=0)
+    fb = jnp.mean(harmonics.shsh(qb, symmetry, degrees=degrees), axis=0)
     return jnp.mean((fa - fb.astype(fa.dtype)) ** 2)
 
 
