@@ -51,7 +51,7 @@ def test_lineal_path_from_porespy_chords():
         image = g[f"chords/{name}"]
         for axis in range(image.ndim):
             counts = g[f"chords/{name}_axis{axis}"]
-            got = cld(image[..., None], axis=axis)[0]
+            got = cld(image[..., None], axis=axis, periodic=False)[0]
             np.testing.assert_array_equal(got, counts)
             n = image.shape[axis]
             lengths = np.arange(n + 1)
@@ -72,18 +72,22 @@ def test_chord_length_periodic_identity_and_options():
     np.testing.assert_allclose(lp(image, axis=1, max_length=9)[0], ref, atol=1e-14)
 
     line = np.array([1, 1, 0, 1, 1, 1, 0, 0, 1], float)[None, :, None]
-    np.testing.assert_array_equal(cld(line, axis=1)[0], np.bincount([2, 3, 1], minlength=10))
+    np.testing.assert_array_equal(
+        cld(line, axis=1, periodic=False)[0], np.bincount([2, 3, 1], minlength=10)
+    )
     np.testing.assert_array_equal(
         cld(line, axis=1, periodic=True)[0], np.bincount([3, 3], minlength=10)
     )
     np.testing.assert_array_equal(
-        cld(line, axis=1, trim_edges=True)[0], np.bincount([3], minlength=10)
+        cld(line, axis=1, periodic=False, trim_edges=True)[0], np.bincount([3], minlength=10)
     )
     np.testing.assert_allclose(
-        cld(line, axis=1, normalization="number")[0], np.bincount([2, 3, 1], minlength=10) / 3
+        cld(line, axis=1, periodic=False, normalization="number")[0],
+        np.bincount([2, 3, 1], minlength=10) / 3,
     )
     np.testing.assert_allclose(
-        cld(line, axis=1, normalization="length")[0], np.array([0, 1, 2, 3, 0, 0, 0, 0, 0, 0]) / 6
+        cld(line, axis=1, periodic=False, normalization="length")[0],
+        np.array([0, 1, 2, 3, 0, 0, 0, 0, 0, 0]) / 6,
     )
     full = np.ones((2, 5, 1))
     np.testing.assert_array_equal(cld(full, axis=1, periodic=True)[0], [0, 0, 0, 0, 0, 2])
@@ -137,3 +141,15 @@ def test_validation(fn, kwargs, match):
 def test_lineal_path_rejects_values_outside_unit_interval():
     with pytest.raises(ValueError, match=r"phase: values must lie in \[0.0, 1.0\]"):
         lineal_path(np.full((4, 5, 1), 1.5), axis=0, max_length=2)
+
+
+def test_chord_length_default_is_periodic():
+    # Issue #19: descriptors default to periodic=True. A run that wraps across the boundary is one
+    # chord of length 3 (periodic) or two chords of lengths 1 and 2 (cut).
+    line = np.array([1, 0, 0, 1, 1], float)
+    phase = np.stack([np.tile(line[:, None], (1, 2)), 1 - np.tile(line[:, None], (1, 2))], -1)
+    default = chord_length_distribution(phase, axis=0)
+    np.testing.assert_array_equal(default, chord_length_distribution(phase, axis=0, periodic=True))
+    np.testing.assert_array_equal(default[0], [0, 0, 0, 2, 0, 0])
+    cut = chord_length_distribution(phase, axis=0, periodic=False)
+    np.testing.assert_array_equal(cut[0], [0, 2, 2, 0, 0, 0])

@@ -10,6 +10,15 @@ where the statistic is, and returns the dtype of its input. Lag windows are cent
 - ``variograms``: ``variogram`` (madogram), ``three_point_variogram``, ``mean_variation``.
 - ``lineal``: ``lineal_path``, ``chord_length_distribution``.
 - ``slices``: ``slice_descriptors`` (2D descriptors of 3D fields, per slice direction).
+
+Boundaries: every descriptor takes ``periodic`` and defaults to ``periodic=True`` (wrap-around),
+the convention of the fields they describe (synthetic and reconstructed volumes are periodic);
+pass ``periodic=False`` for cut-out measurements. Neighbour pairs come from one helper,
+``jaxmicro._grid``.
+
+Speed: each public function validates its arguments and calls one jitted kernel (static choices
+as static arguments), so a plain call costs about what ``jax.jit`` of it does
+(``benchmarks/api_overhead.py``).
 """
 
 from jaxmicro.descriptors._fields import window_lags

@@ -76,7 +76,7 @@ def chord_length_distribution(
     phase,
     *,
     axis: int,
-    periodic: bool = False,
+    periodic: bool = True,
     trim_edges: bool = False,
     normalization: str = "count",
 ) -> jax.Array:
@@ -98,7 +98,8 @@ def chord_length_distribution(
     Args:
       phase: indicators ``(*spatial, C)`` with 2 or 3 spatial axes.
       axis: spatial axis of the lines.
-      periodic: join runs across the periodic boundary.
+      periodic: join runs across the periodic boundary (default True, as every descriptor; it
+        was False before issue #19: pass ``periodic=False`` for cut chords).
       trim_edges: drop chords touching a boundary (non-periodic only).
       normalization: ``'count' | 'number' | 'length'``.
 

@@ -8,6 +8,12 @@ field (and treats label 0, if present, as unassigned). Three inputs are covered:
 - orientation fields (:func:`segment_orientations`, disorientation threshold),
 - continuous grain-ID fields from diffusion models (:func:`segment_continuous`, GrainPaint §2.6).
 
+Boundaries: every function here defaults to ``periodic=False``: a grain cut by a face of the
+box is not joined to the grain at the opposite face unless asked (``periodic=True``, for
+generated periodic volumes such as ``jaxmicro.synth.voronoi``). This differs on purpose from the
+descriptors and generators (``periodic=True``): segmentation must not merge distinct grains of a
+non-periodic sample, while a missed join only splits one grain in two.
+
 Labelling has data-dependent output sizes, so these are host-side NumPy/SciPy functions; the
 per-voxel numerical kernels (palette quantization, neighbour disorientation, mean orientation)
 are jitted JAX functions.

@@ -10,6 +10,13 @@
 - Two-phase media: ``rsa_disks`` (fibre composites), ``gaussian_two_phase``.
 
 Every generator takes a ``jax.random.key`` first and is jittable (sizes and counts static).
+Called plainly it validates its arguments and runs one compiled kernel, about as fast as under
+``jax.jit`` (``benchmarks/api_overhead.py``).
+
+Boundaries: generated fields are periodic by default (``periodic=True`` for ``voronoi`` and
+``grain_adjacency``/``color_grains``; Potts, RSA disks and Gaussian fields are always periodic),
+matching the descriptors' default. The grains layer (segmentation of generated or measured
+volumes) defaults to ``periodic=False`` instead.
 """
 
 from jaxmicro.synth._coloring import color_grains, grain_adjacency, ids_to_rgb, palette
