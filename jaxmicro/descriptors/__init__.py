@@ -13,8 +13,7 @@ where the statistic is, and returns the dtype of its input. Lag windows are cent
 
 Boundaries: every descriptor takes ``periodic`` and defaults to ``periodic=True`` (wrap-around),
 the convention of the fields they describe (synthetic and reconstructed volumes are periodic);
-pass ``periodic=False`` for cut-out measurements. Neighbour pairs come from one helper,
-``jaxmicro._grid``.
+pass ``periodic=False`` for cut-out measurements.
 
 Speed: each public function validates its arguments and calls one jitted kernel (static choices
 as static arguments), so a plain call costs about what ``jax.jit`` of it does
