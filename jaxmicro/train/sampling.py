@@ -11,13 +11,16 @@ it from process 0 only).
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from jaxmicro.diffusion import ddim_sample, ddpm_sample
-from jaxmicro.train.config import FAST_COMPILE
+from jaxmicro.train.config import FAST_COMPILE, config_to_dict
 from jaxmicro.train.parallel import gather
 
 __all__ = ["generate", "field_images", "save_grid"]
@@ -117,15 +120,65 @@ def generate(
         clip_x0 = None  # latents are not bounded
     shape = model.sample_shape
 
-    @functools.partial(jax.jit, compiler_options=FAST_COMPILE if config.fast_compile else None)
-    def run(key, conditions):
-        eps_fn = model.eps_fn(
+    graphdef, state = nnx.split(model.network)
+    run = _compiled_sampler(
+        graphdef,
+        json.dumps(config_to_dict(config), sort_keys=True, default=str),
+        tuple(shape),
+        batch,
+        sampler,
+        int(steps),
+        float(eta),
+        None if guidance_scale is None else float(guidance_scale),
+        mesh,
+        None if clip_x0 is None else tuple(clip_x0),
+        use_variance,
+    )
+    x = run(state, key, conditions)
+    if decode and model.autoencoder is not None:
+        x = model.autoencoder.decode(x)
+    x = gather(x).astype(np.float32)[:n]
+    if not np.all(np.isfinite(x)):
+        raise FloatingPointError("generate: the sampler produced non-finite values")
+    return x
+
+
+@functools.cache
+def _compiled_sampler(
+    graphdef,
+    config_key,
+    shape,
+    batch,
+    sampler,
+    steps,
+    eta,
+    guidance_scale,
+    mesh,
+    clip_x0,
+    use_variance,
+):
+    """The jitted sampler ``run(network_state, key, conditions)`` of one setting.
+
+    Cached on the network's structure, the config and the settings (not on parameter values), so
+    repeated ``generate`` calls (chunks, condition values, checkpoints) compile once.
+    """
+    from jaxmicro.train.config import TrainConfig, config_from_dict, make_schedule
+    from jaxmicro.train.denoiser import denoiser, unet_apply
+
+    config = config_from_dict(TrainConfig, json.loads(config_key))
+    schedule = make_schedule(config, dtype=jnp.float32)
+
+    def run(state, key, conditions):
+        eps_fn = denoiser(
+            unet_apply(nnx.merge(graphdef, state)),
+            schedule,
+            parameterization=config.parameterization,
+            learned_variance=config.model.learned_variance,
             conditions=conditions,
             guidance_scale=guidance_scale,
             mesh=mesh,
             variance_channels=use_variance,
         )
-        schedule = model.schedule
         if sampler == "ddpm":
             variance = "learned" if use_variance else "small"
             return ddpm_sample(
@@ -135,13 +188,7 @@ def generate(
             key, eps_fn, schedule, shape, batch=batch, num_steps=steps, eta=eta, clip_x0=clip_x0
         )
 
-    x = run(key, conditions)
-    if decode and model.autoencoder is not None:
-        x = model.autoencoder.decode(x)
-    x = gather(x).astype(np.float32)[:n]
-    if not np.all(np.isfinite(x)):
-        raise FloatingPointError("generate: the sampler produced non-finite values")
-    return x
+    return jax.jit(run, compiler_options=FAST_COMPILE if config.fast_compile else None)
 
 
 def _rows(value: np.ndarray, name: str, start: int, stop: int, n: int) -> np.ndarray:
