@@ -24,6 +24,7 @@ from ._evaluate import KINDS, PROPERTIES, evaluate, load_samples
 from ._report import write_report
 from ._samples import frechet_distance, nearest_training_mse, precision_recall, principal_components
 from ._statistics import (
+    ODF_DEGREES,
     correlation_discrepancy,
     odf_mse,
     phase_indicators,
@@ -44,6 +45,7 @@ from ._vgg import (
 )
 
 __all__ = [
+    "ODF_DEGREES",
     "KINDS",
     "LAYERS",
     "PROPERTIES",

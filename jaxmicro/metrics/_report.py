@@ -132,7 +132,8 @@ def report_markdown(results: dict, *, sources: dict | None = None, vgg_note: str
     ]
     if results["odf_mse"] is not None:
         lines.append(
-            f"| ODF: MSE of mean SHSH coefficients (degree 8) | {_fmt(results['odf_mse'])} |"
+            "| ODF: MSE of mean SHSH coefficients (degrees of `metrics.ODF_DEGREES`) | "
+            f"{_fmt(results['odf_mse'])} |"
         )
     lines += ["", "## Sample sets", "", "| features | Fréchet | precision | recall |"]
     lines.append("|---|---|---|---|")

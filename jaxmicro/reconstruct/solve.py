@@ -33,7 +33,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import jaxopt
 import optax
 
 from jaxmicro import _validate
@@ -99,6 +98,8 @@ def minimize(fun, x0, spec: Spec, *, optimizer: str, max_iter: int, learning_rat
         # to the all-zero bound, a stationary point of S2 (3D).
         grad0 = jax.grad(fun)(x0)
         scale = 0.03 / (jnp.sqrt(jnp.mean(grad0**2)) + jnp.finfo(x0.dtype).tiny)
+        import jaxopt  # unmaintained: imported only when chosen
+
         solver = jaxopt.LBFGSB(fun=lambda x: scale * fun(x), maxiter=max_iter, tol=0.0)
         big = jnp.full_like(x0, jnp.inf)
         bounds = (
