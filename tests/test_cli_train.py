@@ -43,6 +43,7 @@ def test_experiment_configs_validate():
         load_experiment_config("nowhere/config.py:smoke")
 
 
+@pytest.mark.slow  # 60 s; fit, resume and sample are covered by test_train and test_pipeline
 def test_train_and_sample_commands(tmp_path):
     config = tmp_path / "tiny.py"
     config.write_text(TINY)

@@ -93,6 +93,7 @@ def test_an_unconverted_output_is_refused_or_wrong(tmp_path):
         )
 
 
+@pytest.mark.slow  # 33 s; the command's test model is a learned-variance v-predictor too
 def test_a_random_learned_variance_unet_outpaints_finite_values(tmp_path):
     from flax import nnx
 

@@ -61,23 +61,20 @@ from jaxmicro.train.checkpoint import (
     save_arrays,
 )
 from jaxmicro.train.config import (
-    FAST_COMPILE,
     DataConfig,
     config_from_dict,
     config_to_dict,
     load_config,
     save_config,
 )
-from jaxmicro.train.loop import start_state, train_loop
+from jaxmicro.train.loop import jit_run, start_state, train_loop
 from jaxmicro.train.parallel import (
     batch_mesh,
-    batch_sharded,
     global_batch,
     local_batch_slice,
-    replicated,
 )
 from jaxmicro.train.source import resolve_data
-from jaxmicro.train.step import ema_update, make_optimizer, step_key
+from jaxmicro.train.step import ema_update, make_optimizer
 
 __all__ = [
     "Autoencoder",
@@ -308,19 +305,10 @@ def _compiled_vae(config: VAETrainConfig, mesh):
 @functools.cache
 def _compiled_vae_cached(key: str, mesh):
     config = config_from_dict(VAETrainConfig, json.loads(key))
-    rep = replicated(mesh)
     optimizer = make_optimizer(config)
     graphdef, init_fn = init_vae_state(config, optimizer)
     train_step = make_vae_train_step(config, graphdef, optimizer)
-    step_fn = jax.jit(
-        lambda s, b: train_step(s, b, step_key(s)),
-        in_shardings=(rep, batch_sharded(mesh)),
-        out_shardings=(rep, rep),
-        donate_argnums=0,
-        compiler_options=FAST_COMPILE if config.fast_compile else None,
-    )
-    init_jit = jax.jit(init_fn, out_shardings=rep, compiler_options=FAST_COMPILE)
-    return graphdef, init_fn, init_jit, step_fn
+    return (graphdef, init_fn, *jit_run(init_fn, train_step, mesh, config.fast_compile))
 
 
 def _fields_of(loader: Loader, index, representation: str, seed: int) -> np.ndarray:

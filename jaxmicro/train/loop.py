@@ -87,20 +87,29 @@ def _compiled(config: TrainConfig, mesh: jax.sharding.Mesh):
 @functools.cache
 def _compiled_cached(key: str, mesh: jax.sharding.Mesh):
     config = config_from_dict(TrainConfig, json.loads(key))
-    rep = replicated(mesh)
     optimizer = make_optimizer(config)
     graphdef, init_fn = init_state(config, optimizer)
     train_step = make_train_step(config, graphdef, make_schedule(config), optimizer)
+    return (graphdef, init_fn, *jit_run(init_fn, train_step, mesh, config.fast_compile))
+
+
+def jit_run(init_fn, train_step, mesh: jax.sharding.Mesh, fast_compile: bool) -> tuple:
+    """``(init_jit, step_fn)`` of a run: parameters replicated, batches split over the mesh.
+
+    ``step_fn(state, batch)`` takes the step key from the state (``step_key``) and donates the
+    old state; ``fast_compile`` turns XLA's backend optimization off for the step.
+    """
+    rep = replicated(mesh)
     step_fn = jax.jit(
         lambda s, b: train_step(s, b, step_key(s)),
         in_shardings=(rep, batch_sharded(mesh)),
         out_shardings=(rep, rep),
         donate_argnums=0,
-        compiler_options=FAST_COMPILE if config.fast_compile else None,
+        compiler_options=FAST_COMPILE if fast_compile else None,
     )
     # Initialization runs once: optimizing its (RNG-heavy) program costs more than it saves.
     init_jit = jax.jit(init_fn, out_shardings=rep, compiler_options=FAST_COMPILE)
-    return graphdef, init_fn, init_jit, step_fn
+    return init_jit, step_fn
 
 
 def train_loop(
