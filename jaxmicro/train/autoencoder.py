@@ -72,6 +72,7 @@ from jaxmicro.train.parallel import (
     batch_mesh,
     global_batch,
     local_batch_slice,
+    sync,
 )
 from jaxmicro.train.source import resolve_data
 from jaxmicro.train.step import ema_update, make_optimizer
@@ -674,13 +675,6 @@ def _source_fingerprint(folder: Path, representation: str, autoencoder: Autoenco
     return h.hexdigest()
 
 
-def _sync(name: str) -> None:
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(name)
-
-
 def encode_dataset(
     autoencoder: Autoencoder,
     data_dir: str | Path,
@@ -746,7 +740,7 @@ def encode_dataset(
         and not (out / "metadata.json").exists()
     )
     if jax.process_index() != 0:
-        _sync("jaxmicro-encode-dataset")
+        sync("jaxmicro-encode-dataset")
         return read_metadata(out)
     if (out / "metadata.json").is_file() and not overwrite:
         raise ValueError(
@@ -796,7 +790,7 @@ def encode_dataset(
         os.replace(staging / shard["file"], out / shard["file"])
     os.replace(staging / "metadata.json", out / "metadata.json")  # last: the folder is complete
     shutil.rmtree(partial)
-    _sync("jaxmicro-encode-dataset")
+    sync("jaxmicro-encode-dataset")
     return metadata
 
 
