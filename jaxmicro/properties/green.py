@@ -17,11 +17,14 @@ orthogonal projection.
 
 Discretization. Voxels are cubes of unit size and the wave vector of the DFT index ``m`` is
 ``xi_i = m_i / n_i`` (``numpy.fft.fftfreq``). On an axis of even size the Nyquist index
-``|m_i| = n_i / 2`` has no sign, and a projection built from a signed ``xi`` would not be the
-transform of a real operator. At frequencies with a Nyquist component this module keeps only the
-Nyquist components of ``xi`` (the largest ones, ``|xi_i| = 1/2``), which keeps ``G`` a real,
-symmetric projection and makes laminates aligned with the grid exact (their fields vary along
-one axis only, where this direction is the true one).
+``|m_i| = n_i / 2`` has no sign, and a projection built from a signed ``xi`` would be neither the
+transform of a real operator nor symmetric under rotations of the grid. At a frequency whose
+Nyquist components are the axes ``S`` (``|xi_i| = 1/2``, the largest components) ``G`` projects
+onto the span of the compatible fields of every sign choice of those components, with the other
+components dropped: vectors in ``span{e_i, i in S}``, tensors with at least one index in ``S``.
+For one Nyquist axis this is the projection of the wave direction ``e_i``. ``G`` stays a real,
+symmetric projection, commutes with the symmetries of the grid, and laminates aligned with the
+grid are exact (their fields vary along one axis only).
 
 Tensor fields use Mandel notation: symmetric ``d x d`` tensors as vectors of ``d (d + 1) / 2``
 components, off-diagonal entries times ``sqrt(2)``, ordered ``(11, 22, 33, 23, 13, 12)`` in 3D and
@@ -48,11 +51,14 @@ MANDEL_PAIRS = {
 """Tensor index pairs ``(i, j)`` of the Mandel components, per spatial dimension."""
 
 
-def wave_directions(shape: tuple[int, ...], dtype) -> list[jax.Array]:
-    """Unit wave directions ``n`` on the ``rfftn`` grid of ``shape``, one array per component.
+def wave_directions(shape: tuple[int, ...], dtype) -> tuple[list[jax.Array], list[jax.Array]]:
+    """Unit wave directions and Nyquist masks on the ``rfftn`` grid of ``shape``.
 
-    Each array has the ``rfftn`` shape ``(*shape[:-1], shape[-1] // 2 + 1)``; ``n = 0`` at the
-    zero frequency. Nyquist frequencies follow the rule of the module docstring.
+    Returns:
+      ``(n, nyquist)``: ``d`` arrays each, broadcastable to the ``rfftn`` shape
+      ``(*shape[:-1], shape[-1] // 2 + 1)``. ``n`` is 0 at the zero frequency; ``nyquist[i]``
+      marks the frequencies whose component ``i`` is a Nyquist index, where the projection
+      follows the rule of the module docstring instead of ``n``.
     """
     d = len(shape)
     xi, nyquist = [], []
@@ -62,26 +68,31 @@ def wave_directions(shape: tuple[int, ...], dtype) -> list[jax.Array]:
         bshape[axis] = m.size
         xi.append(jnp.asarray((m / n).reshape(bshape), dtype))
         nyquist.append(jnp.asarray((n % 2 == 0) & (np.abs(m) == n // 2)).reshape(bshape))
-    any_nyquist = nyquist[0]
-    for nq in nyquist[1:]:
-        any_nyquist = any_nyquist | nq
-    xi = [
-        jnp.where(any_nyquist & ~nq, 0.0, x).astype(dtype)
-        for x, nq in zip(xi, nyquist, strict=True)
-    ]
     norm2 = sum(x * x for x in xi)
     positive = norm2 > 0
     inv = jnp.where(positive, 1.0 / jnp.sqrt(jnp.where(positive, norm2, 1.0)), 0.0)
-    return [x * inv for x in xi]
+    return [x * inv for x in xi], nyquist
 
 
-def project_vectors(q_hat: jax.Array, n: list[jax.Array]) -> jax.Array:
+def _any(masks: list[jax.Array]) -> jax.Array:
+    out = masks[0]
+    for m in masks[1:]:
+        out = out | m
+    return out
+
+
+def project_vectors(q_hat: jax.Array, n: list[jax.Array], nyquist: list[jax.Array]) -> jax.Array:
     """``G q = n (n . q)`` on a transformed vector field ``q_hat`` ``(*rfft_shape, d)``."""
     dot = sum(n_i * q_hat[..., i] for i, n_i in enumerate(n))
-    return jnp.stack([n_i * dot for n_i in n], axis=-1)
+    on_nyquist = _any(nyquist)
+    out = [
+        jnp.where(on_nyquist, jnp.where(nq, q_hat[..., i], 0), n_i * dot)
+        for i, (n_i, nq) in enumerate(zip(n, nyquist, strict=True))
+    ]
+    return jnp.stack(out, axis=-1)
 
 
-def project_symmetric(s_hat: jax.Array, n: list[jax.Array]) -> jax.Array:
+def project_symmetric(s_hat: jax.Array, n: list[jax.Array], nyquist: list[jax.Array]) -> jax.Array:
     """``G sigma = v n + n v - (n . v) n n`` on a transformed Mandel field ``(*rfft_shape, c)``."""
     d = len(n)
     pairs = MANDEL_PAIRS[d]
@@ -91,10 +102,12 @@ def project_symmetric(s_hat: jax.Array, n: list[jax.Array]) -> jax.Array:
         entry[i, j] = entry[j, i] = value
     v = [sum(entry[i, j] * n[j] for j in range(d)) for i in range(d)]
     s = sum(v_i * n_i for v_i, n_i in zip(v, n, strict=True))
+    on_nyquist = _any(nyquist)
     out = []
-    for i, j in pairs:
+    for a, (i, j) in enumerate(pairs):
         g = v[i] * n[j] + n[i] * v[j] - s * n[i] * n[j]
-        out.append(g if i == j else math.sqrt(2.0) * g)
+        g = g if i == j else math.sqrt(2.0) * g
+        out.append(jnp.where(on_nyquist, jnp.where(nyquist[i] | nyquist[j], s_hat[..., a], 0), g))
     return jnp.stack(out, axis=-1)
 
 
@@ -111,11 +124,11 @@ def projector(shape: tuple[int, ...], dtype, kind: str):
       ``irfftn`` per call.
     """
     axes = tuple(range(len(shape)))
-    n = wave_directions(shape, dtype)
+    n, nyquist = wave_directions(shape, dtype)
     apply = project_vectors if kind == "vector" else project_symmetric
 
     def project(field: jax.Array) -> jax.Array:
         f_hat = jnp.fft.rfftn(field, axes=axes)
-        return jnp.fft.irfftn(apply(f_hat, n), s=shape, axes=axes).astype(field.dtype)
+        return jnp.fft.irfftn(apply(f_hat, n, nyquist), s=shape, axes=axes).astype(field.dtype)
 
     return project

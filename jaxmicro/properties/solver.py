@@ -137,6 +137,7 @@ def effective_modulus(apply_local: Callable, project: Callable, shape, ncomp, dt
     fluxes = jax.vmap(apply_local)(fields)
     axes = tuple(range(1, len(shape) + 2))
     modulus = jnp.tensordot(fields, fluxes, axes=(axes, axes)) / np.prod(shape)
+    modulus = 0.5 * (modulus + modulus.T)  # symmetric in exact arithmetic; make it so in floats
     iterations = jax.lax.stop_gradient(iterations)
     residual = jax.lax.stop_gradient(residual)
     return modulus, SolveInfo(iterations, residual, residual <= tol)
