@@ -31,6 +31,7 @@ from jaxmicro.properties import (
     effective_conductivity_with_info,
     effective_stiffness,
     effective_stiffness_with_info,
+    green,
     hexagonal_stiffness,
     isotropic_stiffness,
     mandel_rotation,
@@ -42,6 +43,8 @@ from jaxmicro.properties import (
 )
 
 TIGHT = dict(tol=1e-10)
+# Few grid shapes, so that the tests share compiled kernels.
+S2, S3, SG = (16, 15), (8, 8, 8), (6, 5)
 CU = (168.4, 121.4, 75.4)  # copper, GPa (Simmons & Wang 1971), Zener ratio 3.2
 TI = (162.4, 92.0, 69.0, 180.7, 46.7)  # titanium C11, C12, C13, C33, C44, GPa
 
@@ -138,10 +141,45 @@ def cubic_polycrystal_bounds(c11, c12, c44):
     return K, reuss, lo, hi, voigt
 
 
+# ---------------------------------------------------------------- the Green operator
+
+
+@pytest.mark.parametrize(("shape", "kind"), [((6, 5), "vector"), ((4, 6, 5), "symmetric")])
+def test_green_operator_is_a_symmetric_projection_onto_gradients(shape, kind):
+    rng = np.random.default_rng(14)
+    d = len(shape)
+    c = d if kind == "vector" else d * (d + 1) // 2
+    G = jax.jit(green.projector(shape, jnp.float64, kind))
+    x, y = rng.normal(size=(2, *shape, c))
+    Gx = np.asarray(G(x))
+    np.testing.assert_allclose(G(Gx), Gx, atol=1e-12)
+    np.testing.assert_allclose(np.sum(Gx * y), np.sum(x * G(y)), rtol=1e-12)
+    np.testing.assert_allclose(Gx.mean(axis=tuple(range(d))), 0, atol=1e-12)
+    # A spectral gradient of a potential without Nyquist content is compatible: G keeps it.
+    axes = tuple(range(1, d + 1))
+    f = np.meshgrid(*_freqs(shape), indexing="ij")
+    smooth = np.exp(-sum(fi**2 for fi in f)) * np.all([np.abs(fi) < 0.5 for fi in f], axis=0)
+    u_hat = np.fft.rfftn(rng.normal(size=(d, *shape)), axes=axes) * smooth
+    grad = np.stack([np.fft.irfftn(2j * np.pi * fi * u_hat, s=shape, axes=axes) for fi in f], 1)
+    if kind == "vector":
+        field = np.moveaxis(grad[0], 0, -1)
+    else:
+        strain = 0.5 * (grad + np.swapaxes(grad, 0, 1))
+        pairs = green.MANDEL_PAIRS[d]
+        field = np.stack([strain[i, j] * (1 if i == j else np.sqrt(2)) for i, j in pairs], -1)
+    np.testing.assert_allclose(G(field), field, atol=1e-12)
+
+
+def _freqs(shape):
+    """Wave numbers in cycles per voxel on the rfftn grid (rfftfreq on the last axis)."""
+    last = len(shape) - 1
+    return [np.fft.rfftfreq(n) if a == last else np.fft.fftfreq(n) for a, n in enumerate(shape)]
+
+
 # ---------------------------------------------------------------- identities, exact solutions
 
 
-@pytest.mark.parametrize("shape", [(6, 5), (4, 5, 3)])
+@pytest.mark.parametrize("shape", [S2, S3])
 def test_homogeneous_cell_returns_its_own_modulus(shape):
     rng = np.random.default_rng(0)
     d = len(shape)
@@ -156,7 +194,7 @@ def test_homogeneous_cell_returns_its_own_modulus(shape):
     assert info.converged.all()  # b = -G(C E) is FFT round-off here
 
 
-@pytest.mark.parametrize(("shape", "axis"), [((10, 7), 0), ((6, 9), 1), ((6, 4, 8), 2)])
+@pytest.mark.parametrize(("shape", "axis"), [(S2, 0), (S2, 1), (S3, 2)])
 def test_conductivity_laminate_series_and_parallel(shape, axis):
     k = layered(np.array([1.0, 30.0, 4.0]), [2, 1, shape[axis] - 3], axis, shape)
     f = np.array([2, 1, shape[axis] - 3]) / shape[axis]
@@ -170,7 +208,7 @@ def test_conductivity_laminate_series_and_parallel(shape, axis):
 def test_anisotropic_conductivity_laminate():
     rng = np.random.default_rng(1)
     phases = random_spd(rng, (2,), 3)
-    k = layered(phases, [3, 5], 1, (4, 8, 6))
+    k = layered(phases, [3, 5], 1, S3)
     expected = laminate(np.repeat(phases, [3, 5], axis=0), [1])
     np.testing.assert_allclose(effective_conductivity(k, **TIGHT), expected, rtol=1e-9)
 
@@ -184,26 +222,29 @@ def test_elastic_laminate_isotropic_and_rotated_cubic():
         ]
     )
     counts = [1, 2, 3, 2]
-    C = layered(phases, counts, 0, (8, 3, 4))
+    C = layered(phases, counts, 0, S3)
     expected = laminate(np.repeat(phases, counts, axis=0), [0, 4, 5])
     np.testing.assert_allclose(effective_stiffness(C, **TIGHT), expected, rtol=1e-9, atol=1e-9)
 
 
 def test_plane_strain_laminate():
     phases = np.asarray(isotropic_stiffness(K=np.array([2.0, 30.0]), G=np.array([1.0, 12.0])))
-    C = layered(phases, [3, 4], 1, (5, 7))
+    C = layered(phases, [7, 8], 1, S2)
     in_plane = phases[:, [0, 1, 5]][:, :, [0, 1, 5]]
-    expected = laminate(np.repeat(in_plane, [3, 4], axis=0), [1, 2])
+    expected = laminate(np.repeat(in_plane, [7, 8], axis=0), [1, 2])
     np.testing.assert_allclose(effective_stiffness(C, **TIGHT), expected, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(
-        effective_stiffness(C[..., [0, 1, 5], :][..., [0, 1, 5]], **TIGHT), expected, rtol=1e-10
+        effective_stiffness(C[..., [0, 1, 5], :][..., [0, 1, 5]], **TIGHT),
+        expected,
+        rtol=1e-10,
+        atol=1e-12,
     )
 
 
 # ---------------------------------------------------------------- bounds for random media
 
 
-@pytest.mark.parametrize("shape", [(32, 32), (12, 12, 12)])
+@pytest.mark.parametrize("shape", [(32, 32), S3])
 def test_random_two_phase_conductivity_within_bounds(shape):
     phase = smooth_two_phase(np.random.default_rng(4), shape, fraction=0.4)
     k = np.where(phase, 20.0, 1.0)
@@ -218,7 +259,7 @@ def test_random_two_phase_conductivity_within_bounds(shape):
 
 
 def test_random_two_phase_elasticity_within_hashin_shtrikman():
-    phase = smooth_two_phase(np.random.default_rng(5), (12, 12, 12), fraction=0.5)
+    phase = smooth_two_phase(np.random.default_rng(5), S3, fraction=0.5)
     K1, G1, K2, G2 = 1.0, 0.6, 10.0, 8.0
     C = isotropic_stiffness(K=np.where(phase, K2, K1), G=np.where(phase, G2, G1))
     (Kl, Gl), (Ku, Gu) = hs_elastic(K1, G1, K2, G2, phase.mean())
@@ -226,17 +267,23 @@ def test_random_two_phase_elasticity_within_hashin_shtrikman():
     assert Kl < K < Ku and Gl < G < Gu
 
 
-def test_cubic_polycrystal_with_random_texture_within_bounds():
-    # One voxel per grain: 16^3 = 4096 grains of uniformly random orientation.
-    q = random_quats(jax.random.key(0), (16, 16, 16))
+@pytest.fixture(scope="module")
+def copper_polycrystal():
+    """One voxel per grain, 8^3 = 512 grains of uniformly random orientation, and its C_eff."""
+    q = random_quats(jax.random.key(5), S3)
     C = rotate_stiffness(cubic_stiffness(*CU), q)
-    K_eff, G_eff = iso_moduli(np.asarray(effective_stiffness(C)))
+    return q, C, np.asarray(effective_stiffness(C, **TIGHT))
+
+
+def test_cubic_polycrystal_with_random_texture_within_bounds(copper_polycrystal):
+    _, C, C_eff = copper_polycrystal
+    K_eff, G_eff = iso_moduli(C_eff)
     K, reuss, hs_lo, hs_hi, voigt = cubic_polycrystal_bounds(*CU)
     np.testing.assert_allclose(K_eff, K, rtol=1e-9)  # hydrostatic strain is uniform: exact
     assert reuss < hs_lo < G_eff < hs_hi < voigt
-    # The sample's own Voigt average is the random-texture one within sampling error (~1%).
+    # The sample's own Voigt average is the random-texture one within sampling error (~2%).
     K_v, G_v = iso_moduli(np.asarray(jnp.mean(C, axis=(0, 1, 2))))
-    np.testing.assert_allclose([K_v, G_v], [K, voigt], rtol=1e-2)
+    np.testing.assert_allclose([K_v, G_v], [K, voigt], rtol=2e-2)
 
 
 # ---------------------------------------------------------------- orientation conventions
@@ -291,10 +338,11 @@ def test_stiffness_notation_identities():
     np.testing.assert_allclose(m[0] @ mandel(s), mandel(r[0] @ s @ r[0].T), atol=1e-12)
 
 
-def test_polycrystal_rotation_exact_for_grid_symmetry_and_statistical_otherwise():
-    q = random_quats(jax.random.key(5), (8, 8, 8))
+def test_polycrystal_rotation_exact_for_grid_symmetry_and_statistical_otherwise(
+    copper_polycrystal,
+):
+    q, C, C_eff = copper_polycrystal
     cubic = cubic_stiffness(*CU)
-    C_eff = np.asarray(effective_stiffness(rotate_stiffness(cubic, q), **TIGHT))
     # Exact: rotating the specimen by Q = 90 deg about z moves the voxel at x to Q x and gives
     # each crystal g' = g Q^T (q' = q * r with g(r) = Q^T); then C_eff' = M(Q) C_eff M(Q)^T.
     Q = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
@@ -303,16 +351,15 @@ def test_polycrystal_rotation_exact_for_grid_symmetry_and_statistical_otherwise(
     C_rot = np.asarray(effective_stiffness(rotate_stiffness(cubic, q_rot), **TIGHT))
     M = np.asarray(mandel_rotation(Q))
     np.testing.assert_allclose(C_rot, M @ C_eff @ M.T, rtol=1e-8, atol=1e-8)
-    # Any rotation: the Voigt average is exactly equivariant, the effective tensor's isotropic
-    # part is invariant within sampling error of an 8^3-grain isotropic texture (~1%).
+    # Any rotation: the Voigt average is exactly equivariant, and the isotropic part of C_eff is
+    # invariant within the sampling error of a 512-grain isotropic texture.
     r = axis_angle_to_quat(np.array([1.0, 2.0, 2.0]) / 3, 0.9)
     C_field = rotate_stiffness(cubic, quat_multiply(q, r))
-    Q = np.asarray(quat_to_matrix(r)).T
-    M = np.asarray(mandel_rotation(Q))
-    voigt = np.asarray(jnp.mean(rotate_stiffness(cubic, q), axis=(0, 1, 2)))
+    M = np.asarray(mandel_rotation(np.asarray(quat_to_matrix(r)).T))
+    voigt = np.asarray(jnp.mean(C, axis=(0, 1, 2)))
     np.testing.assert_allclose(np.mean(C_field, axis=(0, 1, 2)), M @ voigt @ M.T, atol=1e-10)
     K1, G1 = iso_moduli(C_eff)
-    K2, G2 = iso_moduli(np.asarray(effective_stiffness(C_field)))
+    K2, G2 = iso_moduli(np.asarray(effective_stiffness(C_field, **TIGHT)))
     np.testing.assert_allclose(K2, K1, rtol=1e-9)
     np.testing.assert_allclose(G2, G1, rtol=1e-2)
 
@@ -382,23 +429,22 @@ def test_agrees_with_finite_volume_reference_on_a_smooth_field():
 
 def test_check_grads_conductivity():
     rng = np.random.default_rng(6)
-    k = 1 + 3 * rng.random((6, 5))
+    k = 1 + 3 * rng.random(SG)
     check_grads(lambda k: effective_conductivity(k, **TIGHT), (k,), order=1, modes=("fwd", "rev"))
-    a = random_spd(rng, (4, 5), 2)
-    sym = lambda a: effective_conductivity(0.5 * (a + jnp.swapaxes(a, -1, -2)), **TIGHT)  # noqa: E731
-    check_grads(sym, (a,), order=1, modes=("rev",))
 
 
 def test_check_grads_stiffness():
+    # Tensor voxels (the path of tensor conductivity too); symmetrized so that finite
+    # differences stay within the symmetric matrices that the function accepts.
     rng = np.random.default_rng(7)
-    C = np.asarray(isotropic_stiffness(E=1 + rng.random((4, 5)), nu=0.3))
+    C = np.asarray(isotropic_stiffness(E=1 + rng.random(SG), nu=0.3))
     sym = lambda C: effective_stiffness(0.5 * (C + jnp.swapaxes(C, -1, -2)), **TIGHT)  # noqa: E731
     check_grads(sym, (C,), order=1, modes=("rev",))
 
 
 def test_gradient_of_a_laminate_matches_the_exact_formula():
     # d K_series / d k_i = (K_series / k_i)^2 / n along the lamination axis.
-    k = np.array([1.0, 2.0, 5.0, 3.0])[:, None] * np.ones((4, 3))
+    k = np.array([1.0, 2.0, 5.0, 3.0, 0.5, 2.0])[:, None] * np.ones(SG)
     grad = jax.grad(lambda k: effective_conductivity(k, **TIGHT)[0, 0])(k)
     series = 1 / np.mean(1 / k[:, 0])
     np.testing.assert_allclose(grad, (series / k) ** 2 / k.size, rtol=1e-8)
@@ -406,7 +452,7 @@ def test_gradient_of_a_laminate_matches_the_exact_formula():
 
 def test_jit_equals_eager_and_tolerances_do_not_recompile():
     rng = np.random.default_rng(8)
-    k = np.exp(rng.normal(size=(8, 8)))
+    k = np.exp(rng.normal(size=S2))
     eager = effective_conductivity(k, tol=1e-8)
     jitted = jax.jit(effective_conductivity)(k, tol=1e-8)
     np.testing.assert_allclose(jitted, eager, rtol=1e-12)
@@ -419,7 +465,7 @@ def test_jit_equals_eager_and_tolerances_do_not_recompile():
 
 def test_vmap_equals_loop_and_sharded_equals_single_device():
     rng = np.random.default_rng(9)
-    batch = np.exp(rng.normal(size=(8, 8, 6)))
+    batch = np.exp(rng.normal(size=(8, *S2)))
     loop = np.stack([effective_conductivity(k) for k in batch])
     per_cell = jax.vmap(effective_conductivity)
     np.testing.assert_allclose(jax.jit(per_cell)(batch), loop, rtol=1e-9)
@@ -437,18 +483,14 @@ def test_vmap_equals_loop_and_sharded_equals_single_device():
 
 def test_float32_matches_float64():
     rng = np.random.default_rng(10)
-    k = np.exp(rng.normal(size=(12, 10)))
+    k = np.exp(rng.normal(size=S2))
     out32 = effective_conductivity(k.astype(np.float32), tol=1e-5)
     assert out32.dtype == jnp.float32
     np.testing.assert_allclose(out32, effective_conductivity(k), rtol=1e-5, atol=1e-6)
-    C = np.asarray(isotropic_stiffness(E=np.exp(rng.normal(size=(6, 6, 6))), nu=0.25))
-    out32 = effective_stiffness(C.astype(np.float32), tol=1e-5)
-    assert out32.dtype == jnp.float32
-    np.testing.assert_allclose(out32, effective_stiffness(C), rtol=1e-4, atol=1e-6)
 
 
 def test_non_convergence_raises_eagerly_and_is_reported_under_jit():
-    k = np.where(smooth_two_phase(np.random.default_rng(11), (16, 16)), 1000.0, 1.0)
+    k = np.where(smooth_two_phase(np.random.default_rng(11), S2), 1000.0, 1.0)
     with pytest.raises(ConvergenceError, match="did not reach tol=1e-08 within maxiter=3"):
         effective_conductivity(k, tol=1e-8, maxiter=3)
     _, info = jax.jit(effective_conductivity_with_info)(k, tol=1e-8, maxiter=3)
