@@ -17,6 +17,11 @@ grains (50/8 .. 300/8), and the 200-voxel segmentation threshold still applies; 
 8^3 (the paper's factor 4). The seed regularity is drawn per volume in [0, 1] (the paper: 0.5) so
 that mean sphericity varies enough to be a condition (0.83-0.88 measured on voxelized grains).
 Re-running continues where a run stopped (data, VAE, latents, UNet, evaluation).
+
+``smoke`` is a CPU-scale model but not a CPU-time run: its 32^3 VAE costs 4-18 s per step on
+the 2-core CPU (``python benchmarks/train_steps.py --variant smoke``; idle to loaded), so the
+shipped ``polycrysdiff-small`` was trained on a lent GPU (``scripts/train_shipped_models.sh``);
+its model card gives the time.
 """
 
 from __future__ import annotations
@@ -105,7 +110,7 @@ _SMOKE = PolyCrysDiffConfig(
         ),
         data=DataConfig(representation="identity", shape=()),
         batch_size=8,
-        num_train_steps=2500,
+        num_train_steps=3000,
         learning_rate=1e-3,
         warmup_steps=100,
         ema_decay=0.995,
@@ -134,7 +139,7 @@ _SMOKE = PolyCrysDiffConfig(
         beta_start=1.5e-3,
         beta_end=0.02,
         batch_size=32,
-        num_train_steps=6000,
+        num_train_steps=10_000,
         learning_rate=5e-4,
         warmup_steps=200,
         ema_decay=0.999,
