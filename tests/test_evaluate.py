@@ -114,6 +114,23 @@ def test_phase_weighting_is_blind_to_swapped_phases():
     assert "weighted by volume fraction" in w["phase_description"]
 
 
+def test_minority_phase_discrepancy_exceeds_the_weighted_mix():
+    """Lee & Yun Tables 3-4: at a low volume fraction a small error of the phase of interest
+    is a large eq. 23 value, while the volume-fraction-weighted mix hides it behind the
+    majority phase's large S2."""
+    rng = np.random.default_rng(4)
+    ref, gen = blobs(rng, 6, 0.1), blobs(rng, 6, 0.12)
+    r = metrics.evaluate(gen, ref, dim=2)
+    assert r["phase"] == 1 and r["volume_fraction_reference"] == pytest.approx(0.1, abs=0.01)
+    assert r["s2_discrepancy"] > 3 * r["s2_discrepancy_weighted"]
+    assert r["s2_discrepancy"] == pytest.approx(r["s2_discrepancy_per_channel"][1])
+    # the majority phase alone agrees better than the minority phase
+    assert r["s2_discrepancy_per_channel"][0] < r["s2_discrepancy"] / 3
+    # on balanced phases the two are of the same order
+    b = metrics.evaluate(blobs(rng, 6, 0.52), blobs(rng, 6, 0.5), dim=2)
+    assert b["s2_discrepancy"] < 3 * b["s2_discrepancy_weighted"]
+
+
 def test_sampler_output_against_training_phases():
     """Float (n, H, W, 1) in [-1, 1] vs int {0, 1}: dim inferred, thresholded at 0."""
     rng = np.random.default_rng(3)

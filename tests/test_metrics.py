@@ -159,6 +159,18 @@ def test_correlation_discrepancy():
     assert metrics.correlation_discrepancy(ref, gen, r=r2) == pytest.approx(want)
 
 
+def test_correlation_discrepancy_on_hand_made_curves():
+    """Eq. 23 by hand: trapezoids on unit spacing, area between / area under the reference."""
+    ref = np.array([0.3, 0.2, 0.1, 0.1])  # area 0.25 + 0.15 + 0.1 = 0.5
+    gen = np.array([0.3, 0.25, 0.1, 0.1])  # |gen - ref| = (0, 0.05, 0, 0): area 0.05
+    assert metrics.correlation_discrepancy(ref, gen) == pytest.approx(10.0)
+    # batched curves, and the same absolute error on a curve with a 10x smaller area
+    both = metrics.correlation_discrepancy(
+        np.stack([ref, ref / 10]), np.stack([gen, gen - 0.9 * ref])
+    )
+    np.testing.assert_allclose(both, [10.0, 100 * 0.05 / 0.05], rtol=1e-6)
+
+
 def test_radial_average_matches_loop():
     rng = np.random.default_rng(8)
     corr = rng.uniform(size=(2, 9, 8))

