@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxmicro import _validate
 from jaxmicro.orientations import quat_to_matrix
-from jaxmicro.properties import green, solver
+from jaxmicro.properties import solver
 
 
 def effective_conductivity(k, *, tol: float = 1e-6, maxiter: int = 1000) -> jax.Array:
@@ -83,8 +83,7 @@ def _effective_conductivity(k, tol, maxiter):
     def apply_local(e):
         return k[..., None] * e if scalar else jnp.einsum("...ij,...j->...i", k, e)
 
-    project = green.projector(shape, k.dtype, "vector")
-    return solver.effective_modulus(apply_local, project, shape, d, k.dtype, tol, maxiter)
+    return solver.effective_modulus(apply_local, "vector", shape, d, k.dtype, tol, maxiter)
 
 
 def _checked_conductivity(k) -> jax.Array:

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmicro import _validate
-from jaxmicro.properties import green, solver
+from jaxmicro.properties import solver
 
 PLANE_STRAIN_COMPONENTS = (0, 1, 5)
 """Mandel components ``(11, 22, 12)`` of a 6-vector kept by 2D (plane strain) cells."""
@@ -77,8 +77,7 @@ def _effective_stiffness(C, tol, maxiter):
     def apply_local(eps):
         return jnp.einsum("...ij,...j->...i", C, eps)
 
-    project = green.projector(shape, C.dtype, "symmetric")
-    return solver.effective_modulus(apply_local, project, shape, ncomp, C.dtype, tol, maxiter)
+    return solver.effective_modulus(apply_local, "symmetric", shape, ncomp, C.dtype, tol, maxiter)
 
 
 def _checked_stiffness(C) -> jax.Array:

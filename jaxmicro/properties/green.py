@@ -111,6 +111,33 @@ def project_symmetric(s_hat: jax.Array, n: list[jax.Array], nyquist: list[jax.Ar
     return jnp.stack(out, axis=-1)
 
 
+def fourier_projector(shape: tuple[int, ...], dtype, kind: str):
+    """``G`` acting on ``rfftn`` spectra ``(*rfft_shape, c)``: a pointwise function.
+
+    Args:
+      shape: the spatial shape (2 or 3 axes).
+      dtype: the real dtype of the fields.
+      kind: ``"vector"`` (``c = d``) or ``"symmetric"`` (Mandel, ``c = d (d + 1) / 2``).
+    """
+    n, nyquist = wave_directions(shape, dtype)
+    apply = project_vectors if kind == "vector" else project_symmetric
+    return lambda f_hat: apply(f_hat, n, nyquist)
+
+
+def rfft_weights(shape: tuple[int, ...], dtype) -> jax.Array:
+    """Parseval weights of an ``rfftn`` half spectrum, broadcastable to ``(*rfft_shape, 1)``.
+
+    ``sum_x a(x) b(x) = Re sum_k w_k conj(a_k) b_k / N``: ``w = 1`` on the planes of the last axis
+    that are their own conjugates (index 0 and, for even size, ``n / 2``), 2 elsewhere.
+    """
+    m = shape[-1]
+    w = np.full(m // 2 + 1, 2.0)
+    w[0] = 1.0
+    if m % 2 == 0:
+        w[-1] = 1.0
+    return jnp.asarray(w, dtype)[:, None]
+
+
 def projector(shape: tuple[int, ...], dtype, kind: str):
     """The compatible-field projection ``G`` of real fields ``(*shape, c)`` as a function.
 
@@ -124,11 +151,10 @@ def projector(shape: tuple[int, ...], dtype, kind: str):
       ``irfftn`` per call.
     """
     axes = tuple(range(len(shape)))
-    n, nyquist = wave_directions(shape, dtype)
-    apply = project_vectors if kind == "vector" else project_symmetric
+    g_hat = fourier_projector(shape, dtype, kind)
 
     def project(field: jax.Array) -> jax.Array:
         f_hat = jnp.fft.rfftn(field, axes=axes)
-        return jnp.fft.irfftn(apply(f_hat, n, nyquist), s=shape, axes=axes).astype(field.dtype)
+        return jnp.fft.irfftn(g_hat(f_hat), s=shape, axes=axes).astype(field.dtype)
 
     return project

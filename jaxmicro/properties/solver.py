@@ -11,14 +11,16 @@ A periodic cell with local modulus ``L(x)`` (a conductivity or a stiffness, acti
 reduces (because ``Gamma0 L0 e~ = e~`` and ``Gamma0 E = 0``) to the equilibrium condition
 ``Gamma0 L e = 0``, i.e. the linear system
 
-    A e~ = b,    A e~ = G (L e~),    b = -G (L E),
+    A e~ = b,    A e~ = G (L G e~),    b = -G (L E),
 
 with ``G`` the orthogonal projection onto compatible fields (``jaxmicro.properties.green``). On
 compatible fields ``A`` is symmetric and positive definite, so it is solved by conjugate gradients
 (the accelerated scheme of Zeman et al. 2010, who show that CG on the Lippmann-Schwinger equation
 needs no choice of reference medium; the Galerkin reading is Vondrejc et al. 2014). CG starts from
-``e~ = 0`` and every iterate stays compatible. One iteration costs one ``rfftn`` and one
-``irfftn`` of the field plus pointwise products. The effective modulus is the energy average
+``e~ = 0`` and runs on compatible half spectra (``rfftn`` of the fields, inner products with
+Parseval weights), where both projections of ``G L G`` are pointwise: one iteration costs one
+``irfftn`` and one ``rfftn`` of the field plus pointwise products. The effective modulus is the
+energy average
 
     L_eff[a, b] = mean_x e_a(x) . L(x) e_b(x),
 
@@ -50,6 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmicro import _validate
+from jaxmicro.properties import green
 
 
 class SolveInfo(NamedTuple):
@@ -71,18 +74,14 @@ class ConvergenceError(RuntimeError):
     """Raised by an eager call whose CG solve did not reach ``tol`` within ``maxiter``."""
 
 
-def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
-    return jnp.sum(a * b)
-
-
-def conjugate_gradients(matvec: Callable, b: jax.Array, tol, maxiter):
+def conjugate_gradients(matvec: Callable, b: jax.Array, tol, maxiter, dot: Callable):
     """Unpreconditioned CG for ``matvec(x) = b`` from ``x = 0`` (``lax.while_loop``).
 
-    Returns:
-      ``(x, (iterations, relative_residual))``.
+    ``dot(a, b)`` is the real inner product of the space (here: of half spectra, with Parseval
+    weights). Returns ``(x, (iterations, relative_residual))``.
     """
-    bb = _dot(b, b)
-    threshold = jnp.asarray(tol, b.dtype) ** 2 * bb
+    bb = dot(b, b)
+    threshold = jnp.asarray(tol, bb.dtype) ** 2 * bb
 
     def cond(state):
         _, _, _, rr, i = state
@@ -91,10 +90,10 @@ def conjugate_gradients(matvec: Callable, b: jax.Array, tol, maxiter):
     def body(state):
         x, r, p, rr, i = state
         ap = matvec(p)
-        alpha = rr / _dot(p, ap)
+        alpha = rr / dot(p, ap)
         x = x + alpha * p
         r = r - alpha * ap
-        rr_new = _dot(r, r)
+        rr_new = dot(r, r)
         p = r + (rr_new / rr) * p
         return x, r, p, rr_new, i + 1
 
@@ -105,12 +104,12 @@ def conjugate_gradients(matvec: Callable, b: jax.Array, tol, maxiter):
     return x, (iterations, residual)
 
 
-def effective_modulus(apply_local: Callable, project: Callable, shape, ncomp, dtype, tol, maxiter):
+def effective_modulus(apply_local: Callable, kind: str, shape, ncomp, dtype, tol, maxiter):
     """Effective modulus ``(c, c)`` and ``SolveInfo`` of a periodic cell (see module docstring).
 
     Args:
       apply_local: ``e -> L(x) e`` on fields ``(*shape, c)`` (closes over the local modulus).
-      project: the compatible-field projection ``G`` on fields ``(*shape, c)``.
+      kind: ``"vector"`` or ``"symmetric"``, the fields' Green operator (``green``).
       shape: spatial shape.
       ncomp: ``c``, the number of field components (``d`` or the Mandel size).
       dtype: real dtype of the fields.
@@ -118,16 +117,36 @@ def effective_modulus(apply_local: Callable, project: Callable, shape, ncomp, dt
       maxiter: iteration limit per load.
     """
     tol = jnp.asarray(tol, dtype)
+    axes = tuple(range(len(shape)))
+    g_hat = green.fourier_projector(shape, dtype, kind)
+    weights = green.rfft_weights(shape, dtype)
+
+    def fft(f):
+        return jnp.fft.rfftn(f, axes=axes)
+
+    def ifft(f_hat):
+        return jnp.fft.irfftn(f_hat, s=shape, axes=axes).astype(dtype)
 
     def matvec(x):
-        return project(apply_local(x))
+        # G L G: symmetric on all fields, for the derivative rules of custom_linear_solve.
+        return ifft(g_hat(fft(apply_local(ifft(g_hat(fft(x)))))))
 
-    def solve(mv, rhs):
-        return conjugate_gradients(mv, project(rhs), tol, maxiter)
+    def spectral_matvec(p_hat):
+        # The CG vectors are compatible half spectra; projecting p before L (cheap here) keeps
+        # round-off outside the compatible subspace from entering L (in float32 it would make
+        # CG diverge), at one rfftn and one irfftn per iteration.
+        return g_hat(fft(apply_local(ifft(g_hat(p_hat)))))
+
+    def dot(a, b):
+        return jnp.sum(weights * jnp.real(jnp.conj(a) * b))
+
+    def solve(_, rhs):
+        x_hat, aux = conjugate_gradients(spectral_matvec, g_hat(fft(rhs)), tol, maxiter, dot)
+        return ifft(x_hat), aux
 
     def one_load(load):
         mean = jnp.broadcast_to(load, (*shape, ncomp))
-        b = -project(apply_local(mean))
+        b = -ifft(g_hat(fft(apply_local(mean))))
         fluct, (iterations, residual) = jax.lax.custom_linear_solve(
             matvec, b, solve, symmetric=True, has_aux=True
         )
