@@ -1,13 +1,15 @@
-"""experiments/grainpaint: the config variants, and a tiny run end to end that resumes (slow)."""
+"""experiments/grainpaint: config variants, the study's choices, the example part, and the
+tiny variant end to end (data -> train -> study -> export), resuming where it stopped."""
 
 import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from jaxmicro._modules import load_file_module
-from jaxmicro.nn import UNetConfig
+from jaxmicro.outpaint import mask_surface, read_stl, voxelize
 
 ROOT = Path(__file__).resolve().parents[1] / "experiments" / "grainpaint"
 
@@ -20,73 +22,126 @@ def test_paper_variant_follows_grainpaint():
     train = paper.train.validate()
     assert (train.num_diffusion_steps, train.beta_start, train.beta_end) == (250, 1e-4, 0.02)
     assert train.schedule == "linear" and train.data.representation == "grain-values"
+    assert paper.schedules == ("linear", "linear_zero_snr")
     assert paper.block == 32 and paper.plain_tail == 25 and max(paper.resamplings) == 10
     # Reference volumes keep the training volumes' Voronoi seed density.
     assert paper.reference_initial_grains == round(20_000 * 1.28**3)
+    zero = run.train_config(paper, "linear_zero_snr", Path("blocks")).validate()
+    assert zero.parameterization == "v" and zero.data.path == "blocks"
     runs = run.sampler_runs(paper)
-    assert runs["ddim"] == dict(resample=10, plain_tail=5, num_steps=50)
+    assert list(runs)[0] == "U1" and list(runs)[-1] == "U10"  # cheap first, U = 10 last
+    assert runs["steps50_U10_j1_eta1"] == dict(
+        resample=10, jump=1, plain_tail=5, num_steps=50, eta=1.0
+    )
+    assert run._calls(paper, runs["U10"]) == 250 + 9 * 225
     with pytest.raises(ValueError, match="variant"):
         config.get_config("huge")
 
 
-@pytest.mark.slow  # ~70-110 s on a shared 2-core CPU (three compilations)
-def test_a_tiny_run_writes_its_table_and_continues_where_it_stopped(tmp_path):
+def test_the_fast_sampler_is_the_cheapest_within_twice_the_floor():
     smoke = config.get_config("smoke")
-    block = 8
-    tiny = dataclasses.replace(
-        smoke,
-        name="tiny",
-        train=dataclasses.replace(
-            smoke.train,
-            model=UNetConfig(
-                spatial_dims=3,
-                in_channels=1,
-                channels=(4, 8),
-                num_res_blocks=1,
-                attention_levels=(),
-                num_groups=2,
-                dropout=0.0,
-            ),
-            data=dataclasses.replace(smoke.train.data, shape=(block,) * 3),
-            num_diffusion_steps=10,
-            batch_size=4,
-            num_train_steps=2,
-            warmup_steps=1,
-            log_every=1,
-            checkpoint_every=2,
-            fast_compile=True,
-        ),
-        potts_volumes=1,
-        potts_size=16,
-        potts_initial_grains=60,
-        potts_sweeps=2,
-        boundary_blocks=2,
-        reference_volumes=1,
-        outpaint_size=12,
-        resamplings=(1,),
-        plain_tail=1,
-        ddim_steps=4,
-        batch_size=4,
-    )
-    summaries = run.run(tiny, tmp_path, progress=False)
-    assert set(summaries) == {"repaint_U1", "ddim"}
-    assert summaries["repaint_U1"]["denoiser_calls_per_block"] == 10
-    assert summaries["ddim"]["sampler"]["num_steps"] == 4
-    for name in summaries:
-        assert (tmp_path / name / "grain_ids.npy").is_file()
-        assert summaries[name]["statistics"]["volume"]["n_reference"] > 0
-    table = (tmp_path / "summary.md").read_text()
-    assert "| repaint_U1 | 10 |" in table and "| ddim | 4 |" in table
+    runs = run.sampler_runs(smoke)
+    floor = dict.fromkeys(run.TABLE1, 0.05)
+
+    def row(name, worst):
+        kl = dict.fromkeys(run.TABLE1, 0.05 * worst)
+        return {
+            "sampler": runs[name],
+            "calls": run._calls(smoke, runs[name]),
+            "kl": kl,
+            "ratio_to_floor": {k: kl[k] / floor[k] for k in kl},
+        }
+
+    results = {
+        "floor": {"kl": floor},
+        "schedules": {
+            "linear": {
+                "U1": row("U1", 5.0),
+                "steps25_U10_j1_eta1": row("steps25_U10_j1_eta1", 2.5),  # too far
+                "steps50_U10_j1_eta1": row("steps50_U10_j1_eta1", 1.9),
+                "steps50_U5_j5_eta1": row("steps50_U5_j5_eta1", 1.5),
+                "U10": row("U10", 1.2),
+            },
+            "linear_zero_snr": {"U1": row("U1", 3.0), "U10": row("U10", 1.1)},
+        },
+    }
+    choice = run.choose(smoke, results)
+    assert choice["default_schedule"] == "linear_zero_snr"
+    linear = choice["chosen"]["linear"]
+    calls = {n: r["calls"] for n, r in results["schedules"]["linear"].items()}
+    assert calls["steps50_U5_j5_eta1"] == 50 + 4 * 5 * 9 < calls["steps50_U10_j1_eta1"] == 455
+    assert linear["sampler"] == "steps50_U5_j5_eta1"
+    assert 5 * linear["calls"] <= choice["top_calls"] == 2275
+    none = choice["chosen"]["linear_zero_snr"]
+    assert none["sampler"] is None and none["evidence"] == {"U1": pytest.approx(3.0)}
+
+
+def test_the_example_bracket_is_a_closed_surface_that_voxelizes_back(tmp_path):
+    mask = run.bracket_mask(1)
+    assert mask.any() and not mask[1, 12, 24]  # the hole goes through the base
+    run.write_example_stl(tmp_path / "part.stl")
+    triangles = read_stl(tmp_path / "part.stl")
+    np.testing.assert_array_equal(voxelize(triangles, 1.0)[0], mask)
+    fine, _ = voxelize(triangles, 0.5)
+    np.testing.assert_array_equal(fine, mask.repeat(2, 0).repeat(2, 1).repeat(2, 2))
+    # Outward normals: a point just outside each face is outside the part.
+    tri = mask_surface(mask)
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    probe = np.floor(tri.mean(1) + 0.1 * normal).astype(int)
+    inside = [
+        0 <= i < mask.shape[2]
+        and 0 <= j < mask.shape[1]
+        and 0 <= k < mask.shape[0]
+        and mask[k, j, i]
+        for i, j, k in probe
+    ]
+    assert not any(inside)
+
+
+def _tiny(**changes):
+    return dataclasses.replace(config.get_config("tiny"), **changes)
+
+
+@pytest.mark.slow  # ~2 min on the loaded 2-core CPU (Potts, training and sampler compilations)
+def test_one_schedule_and_sampler_of_the_tiny_variant_run_through_the_study(tmp_path):
+    cfg = _tiny(schedules=("linear_zero_snr",), resamplings=(1,), fast=())
+    results = run.run(cfg, tmp_path, stages=("data", "train", "study"), progress=False)
+    assert results["complete"] and set(results["schedules"]) == {"linear_zero_snr"}
+    row = results["schedules"]["linear_zero_snr"]["U1"]
+    assert row["calls"] == 10 and row["grains"] >= 1
+    assert results["floor"]["grains_measured"] > 0 and results["training"]["linear_zero_snr"]
+    for name in ("results.json", "report.md", "loss.png", "slices.png", "histograms.png"):
+        assert (tmp_path / name).is_file(), name
+    json.loads((tmp_path / "results.json").read_text())  # strict JSON
+    assert "| floor (Potts vs Potts) |" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.slow  # ~3-5 min on a shared 2-core CPU (two trainings, six sampler compilations)
+def test_the_tiny_variant_runs_every_stage_and_continues_where_it_stopped(tmp_path):
+    cfg = config.get_config("tiny")
+    out, model = tmp_path / "out", tmp_path / "model"
+    # A time limit of zero stops the study before its first outpainting run: nothing exported.
+    first = run.run(cfg, out, export_to=model, time_limit=0.0, progress=False)
+    assert not first["complete"] and not model.exists()
+    assert "not run (time limit)" in (out / "report.md").read_text()
+    results = run.run(cfg, out, export_to=model, progress=False)
+    assert results["complete"]
+    assert set(results["schedules"]["linear"]) == {"U1", "steps4_U2_j1_eta1", "U2"}
+    assert results["schedules"]["linear"]["steps4_U2_j1_eta1"]["calls"] == 4 + 1 * 3
+    card = json.loads((model / "card.json").read_text())
+    assert card["schedule"] == results["default_schedule"] and "outpaint" in card
+    reference = np.load(model / "reference.npy")
+    assert reference.dtype == np.uint16 and reference.shape == (16, 16, 16)
+    assert read_stl(model / "example.stl").shape[1:] == (3, 3)
 
     # Again: nothing is regenerated, retrained or resampled.
     def files():
-        return {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+        return {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
 
-    records = (tmp_path / "model" / "metrics.jsonl").read_text()
     before = files()
-    again = run.run(tiny, tmp_path, progress=False)
-    assert again == json.loads(json.dumps(summaries))
-    assert (tmp_path / "model" / "metrics.jsonl").read_text() == records  # no more steps
+    again = run.run(cfg, out, stages=("data", "train", "study"), progress=False)
+    assert again == json.loads(json.dumps(results))
     for path, stamp in before.items():
-        if path.name != "summary.md" and "model" not in path.relative_to(tmp_path).parts:
+        rel = path.relative_to(out)
+        if rel.parts[0] in ("data", "study") or path.name == "metrics.jsonl":
             assert path.stat().st_mtime_ns == stamp, path

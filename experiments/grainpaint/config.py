@@ -3,12 +3,22 @@
 Potts grain growth from a fine Voronoi start makes periodic training volumes, cut into
 GrainPaint's aligned + boundary-centred blocks (``jaxmicro.data.make_dataset('potts', ...)``);
 the model learns the continuous grain-ID field, one uniform random value in [-1, 1] per grain
-(``representation='grain-values'``, GrainPaint §2.4); a 3D UNet is trained on the blocks
-(``jaxmicro.train.fit``); ``jaxmicro.outpaint.outpaint`` fills a larger volume with RePaint at each
-requested number of resamplings and with the DDIM variant; the grains of each volume are compared
-(KL divergence of grain volume, aspect ratio and nearest-centroid distance, Table 1) with whole
-Potts volumes of the same size and grain law (``block=0``), both measured without the grains cut
-by the box faces (issue #16).
+(``representation='grain-values'``, GrainPaint §2.4). One UNet is trained per schedule of the
+study (``jaxmicro.train.fit``): GrainPaint's linear schedule and its zero-terminal-SNR rescaling.
+``jaxmicro.outpaint.outpaint`` fills a larger volume with RePaint (U = 1, U = 10) and with
+sub-trajectory samplers with resampling; the grains of each volume are compared with whole
+Potts volumes of the same size and grain law (KL divergence of grain volume, three aspect
+ratios and nearest-centroid distance, Table 1), next to the floor: the same comparison for an
+independent Potts volume of the generated size. Both sides drop the grains cut by the box
+faces (issue #16).
+
+Commands (stages run in order; each continues where a previous call stopped):
+
+    python experiments/grainpaint/run.py --variant smoke --out runs/grainpaint_smoke
+    python experiments/grainpaint/run.py --variant smoke --out DIR --stage data
+    python experiments/grainpaint/run.py --variant smoke --out DIR --stage study --time-limit 3
+    python experiments/grainpaint/run.py --variant paper --out runs/grainpaint_paper
+    python experiments/grainpaint/run.py --variant tiny --out DIR    # the test's few-step run
 """
 
 from __future__ import annotations
@@ -18,39 +28,43 @@ import dataclasses
 from jaxmicro.nn import UNetConfig
 from jaxmicro.train import DataConfig, TrainConfig
 
+# GrainPaint's code schedule: T = 250, linear betas 1e-4 -> 0.02 (alpha_bar_T = 0.080).
+PAPER_STEPS, PAPER_BETAS = 250, (1e-4, 0.02)
+
 
 @dataclasses.dataclass(frozen=True)
 class GrainPaintConfig:
-    """One GrainPaint experiment. Commands:
+    """One GrainPaint experiment.
 
-    python experiments/grainpaint/run.py --variant smoke --out runs/grainpaint_smoke
-    python experiments/grainpaint/run.py --variant paper --out runs/grainpaint_paper
-
-    ``smoke``: 16^3 blocks, tiny UNet, T = 50, a 40^3 outpainted volume. Measured on a loaded
-    2-core CPU (before the library pipeline, same work): data 24 s, training 15 min, outpainting
-    6 min with U = 1, 18 min with U = 10 (410 denoiser calls per block against 50) and 3 min for
-    the DDIM variant (82 calls). ``paper``: 32^3 blocks, T = 250 with GrainPaint's linear betas
-    1e-4 -> 0.02, U = 10, j = 1, 25 plain steps, ~6M-parameter UNet, 100^3 Potts volumes, a
-    128^3 outpainted volume (GPU). (GrainPaint's code runs what its paper calls 10 resamplings
-    as ``resample = 11`` of ``jaxmicro.diffusion.repaint_schedule``; see its docstring.)
+    ``smoke``: 16^3 blocks, GrainPaint's schedule (T = 250, linear 1e-4 -> 0.02) and its
+    zero-terminal-SNR rescaling (v-prediction), a ~0.9M-parameter UNet per schedule, 48^3
+    outpainted volumes (64 blocks in 8 batches). ``paper``: 32^3 blocks, the same schedules,
+    ~6M-parameter UNet, 100^3 Potts volumes, 128^3 outpainted volumes (GPU). ``tiny``: a few
+    steps of everything, for the test. Measured times are in docs/grainpaint.md.
 
     Attributes:
-        train: the training run; ``run.py`` points ``train.data.path`` at the Potts blocks.
+        train: the training run of the first schedule; ``run.py`` points ``train.data.path`` at
+            the Potts blocks and derives one run per entry of ``schedules``.
+        schedules: ``TrainConfig.schedule`` names of the study; ``*_zero_snr`` ones train with
+            ``parameterization='v'`` (eps carries no information about x0 at zero SNR).
         potts_volumes, potts_size, potts_initial_grains, potts_sweeps, potts_kT: the training
             Potts simulations (cubic volumes of ``potts_size``, Voronoi start).
         boundary_blocks: boundary-centred blocks per volume (GrainPaint §2.4), besides the
             aligned ones.
         reference_volumes: whole Potts volumes of ``outpaint_size`` to compare with, with the
-            training volumes' seed density (``reference_initial_grains``) and sweeps.
-        outpaint_size: edge of the outpainted cube.
-        resamplings: RePaint ``U`` of the DDPM runs; the DDIM run uses the largest.
-        plain_tail: final steps without resampling (the DDIM run keeps the same fraction).
-        ddim_steps: sub-trajectory length of the DDIM run.
-        batch_size: blocks per outpainting batch.
+            training volumes' seed density (``seeds_for``) and sweeps.
+        outpaint_size: edge of the outpainted cube (and of the floor's independent volume).
+        shipped_reference_size: edge of the Potts volume shipped as ``reference.npy``.
+        resamplings: RePaint ``U`` of the full-trajectory (DDPM) runs.
+        plain_tail: final steps without resampling of the full trajectory (sub-trajectories
+            keep the same fraction, at least one step).
+        fast: sub-trajectory samplers with resampling, ``(num_steps, U, jump, eta)`` each.
+        batch_size: blocks per outpainting batch (a whole plan stage of 48^3 at 8).
     """
 
     name: str
     train: TrainConfig
+    schedules: tuple[str, ...]
     potts_volumes: int
     potts_size: int
     potts_initial_grains: int
@@ -59,9 +73,10 @@ class GrainPaintConfig:
     boundary_blocks: int
     reference_volumes: int
     outpaint_size: int
+    shipped_reference_size: int
     resamplings: tuple[int, ...]
     plain_tail: int
-    ddim_steps: int
+    fast: tuple[tuple[int, int, int, float], ...]
     batch_size: int
     seed: int = 0
 
@@ -72,51 +87,61 @@ class GrainPaintConfig:
     @property
     def reference_initial_grains(self) -> int:
         """Voronoi seeds of a reference volume: the training volumes' seeds per voxel."""
-        return round(self.potts_initial_grains * (self.outpaint_size / self.potts_size) ** 3)
+        return self.seeds_for(self.outpaint_size)
+
+    def seeds_for(self, size: int) -> int:
+        """Voronoi seeds of a cube of edge ``size`` at the training volumes' seed density."""
+        return round(self.potts_initial_grains * (size / self.potts_size) ** 3)
+
+
+def _unet(channels, res_blocks=2, attention=()) -> UNetConfig:
+    return UNetConfig(
+        spatial_dims=3,
+        in_channels=1,
+        channels=channels,
+        num_res_blocks=res_blocks,
+        attention_levels=attention,
+        num_groups=8,
+        dropout=0.0,
+    )
 
 
 def get_config(variant: str = "smoke") -> GrainPaintConfig:
-    """The ``smoke`` or ``paper`` configuration."""
+    """The ``smoke``, ``paper`` or ``tiny`` configuration."""
     if variant == "smoke":
         block = 16
         return GrainPaintConfig(
             name="grainpaint_smoke",
             train=TrainConfig(
                 name="grainpaint_smoke",
-                model=UNetConfig(
-                    spatial_dims=3,
-                    in_channels=1,
-                    channels=(8, 16),
-                    num_res_blocks=1,
-                    attention_levels=(),
-                    num_groups=8,
-                    dropout=0.0,
-                ),
+                model=_unet((32, 64, 64), res_blocks=1),
                 data=DataConfig(shape=(block,) * 3, representation="grain-values"),
-                num_diffusion_steps=50,
-                beta_start=1e-3,
-                beta_end=0.2,
+                num_diffusion_steps=PAPER_STEPS,
+                beta_start=PAPER_BETAS[0],
+                beta_end=PAPER_BETAS[1],
                 loss="l1",
-                batch_size=4,
-                num_train_steps=600,
-                learning_rate=2e-3,
-                warmup_steps=50,
-                ema_decay=0.99,
+                batch_size=32,
+                num_train_steps=4000,
+                learning_rate=1e-3,
+                warmup_steps=200,
+                ema_decay=0.999,
                 log_every=50,
-                checkpoint_every=300,
+                checkpoint_every=1000,
                 sample_every=0,
             ),
-            potts_volumes=6,
+            schedules=("linear", "linear_zero_snr"),
+            potts_volumes=12,
             potts_size=48,
             potts_initial_grains=1500,
             potts_sweeps=40,
             potts_kT=0.5,
             boundary_blocks=20,
             reference_volumes=4,
-            outpaint_size=40,
+            outpaint_size=48,
+            shipped_reference_size=64,
             resamplings=(1, 10),
-            plain_tail=10,
-            ddim_steps=10,
+            plain_tail=25,
+            fast=((50, 10, 1, 1.0), (50, 5, 5, 1.0), (25, 10, 1, 1.0), (50, 10, 1, 0.5)),
             batch_size=8,
         )
     if variant == "paper":
@@ -125,19 +150,11 @@ def get_config(variant: str = "smoke") -> GrainPaintConfig:
             name="grainpaint_paper",
             train=TrainConfig(
                 name="grainpaint_paper",
-                model=UNetConfig(
-                    spatial_dims=3,
-                    in_channels=1,
-                    channels=(32, 64, 128, 128),
-                    num_res_blocks=2,
-                    attention_levels=(3,),
-                    num_groups=8,
-                    dropout=0.0,
-                ),
+                model=_unet((32, 64, 128, 128), attention=(3,)),
                 data=DataConfig(shape=(block,) * 3, representation="grain-values"),
-                num_diffusion_steps=250,
-                beta_start=1e-4,
-                beta_end=0.02,
+                num_diffusion_steps=PAPER_STEPS,
+                beta_start=PAPER_BETAS[0],
+                beta_end=PAPER_BETAS[1],
                 loss="l1",
                 batch_size=32,
                 num_train_steps=100_000,
@@ -148,6 +165,7 @@ def get_config(variant: str = "smoke") -> GrainPaintConfig:
                 checkpoint_every=5000,
                 sample_every=0,
             ),
+            schedules=("linear", "linear_zero_snr"),
             potts_volumes=64,
             potts_size=100,
             potts_initial_grains=20_000,
@@ -156,9 +174,50 @@ def get_config(variant: str = "smoke") -> GrainPaintConfig:
             boundary_blocks=56,
             reference_volumes=4,
             outpaint_size=128,
+            shipped_reference_size=100,
             resamplings=(1, 10),
             plain_tail=25,
-            ddim_steps=50,
+            fast=((50, 10, 1, 1.0), (50, 5, 5, 1.0), (25, 10, 1, 1.0)),
             batch_size=24,
         )
-    raise ValueError(f"variant: expected 'smoke' or 'paper', got {variant!r}")
+    if variant == "tiny":
+        block = 8
+        smoke = get_config("smoke")
+        return dataclasses.replace(
+            smoke,
+            name="grainpaint_tiny",
+            train=dataclasses.replace(
+                smoke.train,
+                name="grainpaint_tiny",
+                model=UNetConfig(
+                    spatial_dims=3,
+                    in_channels=1,
+                    channels=(4, 8),
+                    num_res_blocks=1,
+                    attention_levels=(),
+                    num_groups=2,
+                    dropout=0.0,
+                ),
+                data=dataclasses.replace(smoke.train.data, shape=(block,) * 3),
+                num_diffusion_steps=10,
+                batch_size=4,
+                num_train_steps=2,
+                warmup_steps=1,
+                log_every=1,
+                checkpoint_every=2,
+                fast_compile=True,
+            ),
+            potts_volumes=1,
+            potts_size=16,
+            potts_initial_grains=200,
+            potts_sweeps=2,
+            boundary_blocks=2,
+            reference_volumes=1,
+            outpaint_size=16,
+            shipped_reference_size=16,
+            resamplings=(1, 2),
+            plain_tail=1,
+            fast=((4, 2, 1, 1.0),),
+            batch_size=8,
+        )
+    raise ValueError(f"variant: expected 'smoke', 'paper' or 'tiny', got {variant!r}")

@@ -32,3 +32,4 @@ from jaxmicro.diffusion.schedule import predict_eps as predict_eps
 from jaxmicro.diffusion.schedule import predict_x0 as predict_x0
 from jaxmicro.diffusion.schedule import q_sample as q_sample
 from jaxmicro.diffusion.schedule import schedule_from_betas as schedule_from_betas
+from jaxmicro.diffusion.schedule import zero_terminal_snr as zero_terminal_snr

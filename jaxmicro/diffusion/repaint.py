@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmicro import _validate
-from jaxmicro.diffusion.schedule import Schedule
+from jaxmicro.diffusion.schedule import Schedule, x0_from_eps
 
 __all__ = ["path_sample", "repaint_sample", "repaint_schedule"]
 
@@ -157,7 +157,7 @@ def path_sample(
     def reverse(x, n, m, z, z_known):
         ab_n, ab_m = alpha_bar[n], alpha_bar[m]
         eps = eps_fn(x, jnp.full((x.shape[0],), n - 1)).astype(x.dtype)
-        x0 = (x - jnp.sqrt(1 - ab_n) * eps) / jnp.sqrt(ab_n)
+        x0 = x0_from_eps(x, eps, ab_n)  # 0 at a zero-terminal-SNR start (ab_n = 0)
         var = eta**2 * (1 - ab_m) / (1 - ab_n) * (1 - ab_n / ab_m)
         x = jnp.sqrt(ab_m) * x0 + jnp.sqrt(jnp.maximum(1 - ab_m - var, 0)) * eps
         x = x + jnp.sqrt(var) * z

@@ -27,6 +27,7 @@ __all__ = [
     "schedule_from_betas",
     "linear_schedule",
     "cosine_schedule",
+    "zero_terminal_snr",
     "q_sample",
     "predict_x0",
     "predict_eps",
@@ -71,7 +72,8 @@ def schedule_from_betas(betas, *, dtype=None) -> Schedule:
     """Builds a ``Schedule`` from the forward variances.
 
     Args:
-        betas: ``(T,)`` values in (0, 1).
+        betas: ``(T,)`` values in (0, 1); the last one may be 1 (zero terminal SNR,
+            ``alpha_bar[T-1] = 0``; see ``zero_terminal_snr``).
         dtype: float dtype of the stored arrays (default: JAX's default float dtype).
 
     Returns:
@@ -83,8 +85,10 @@ def schedule_from_betas(betas, *, dtype=None) -> Schedule:
     b = np.asarray(betas, dtype=np.float64)
     if b.ndim != 1 or b.size < 2:
         raise ValueError(f"betas: expected a 1-D array of at least 2 steps, got shape {b.shape}")
-    if not np.all((b > 0) & (b < 1)):
-        raise ValueError("betas: values must lie in the open interval (0, 1)")
+    if not (np.all((b > 0) & (b < 1)) or (np.all((b[:-1] > 0) & (b[:-1] < 1)) and b[-1] == 1)):
+        raise ValueError(
+            "betas: values must lie in the open interval (0, 1) (the last one may be 1)"
+        )
     alphas = 1.0 - b
     ab = np.cumprod(alphas)
     ab_prev = np.concatenate([[1.0], ab[:-1]])
@@ -137,6 +141,39 @@ def cosine_schedule(num_steps: int, s: float = 0.008, *, dtype=None) -> Schedule
     return schedule_from_betas(betas, dtype=dtype)
 
 
+def zero_terminal_snr(betas) -> np.ndarray:
+    """Rescales ``betas`` so that the last step is pure noise (``alpha_bar[T-1] = 0``).
+
+    ``sqrt(alpha_bar)`` is shifted to end at 0 and scaled to keep its first value; the betas are
+    recovered from the ratios of consecutive ``alpha_bar``, so the last one is exactly 1. For
+    GrainPaint's schedule (``T = 250``, linear ``1e-4 -> 0.02``) the unscaled ``alpha_bar[T-1]``
+    is 0.080: the start of sampling, ``N(0, I)``, is not the level the network was trained at.
+
+    At ``alpha_bar = 0`` a noise prediction says nothing about ``x_0`` (``x_T`` is the noise
+    itself), so train such schedules with ``parameterization='v'`` (Lin et al. §3.2); the
+    samplers then take ``x_0 = 0`` at that one step (``predict_x0``).
+
+    Args:
+        betas: ``(T,)`` values in (0, 1).
+
+    Returns:
+        ``(T,)`` float64 betas, the last equal to 1.
+
+    References:
+        Lin, Liu, Li, Yang, "Common diffusion noise schedules and sample steps are flawed",
+        WACV 2024, Algorithm 1.
+    """
+    b = np.asarray(betas, dtype=np.float64)
+    if b.ndim != 1 or b.size < 2 or not np.all((b > 0) & (b < 1)):
+        raise ValueError(f"betas: expected a 1-D array of >= 2 values in (0, 1), got {b!r}")
+    root = np.sqrt(np.cumprod(1.0 - b))
+    root = (root - root[-1]) * root[0] / (root[0] - root[-1])
+    ab = root**2
+    out = 1.0 - ab / np.concatenate([[1.0], ab[:-1]])
+    out[-1] = 1.0
+    return out
+
+
 def extract(values: jax.Array, t: jax.Array, x: jax.Array) -> jax.Array:
     """Gathers ``values[t]`` and shapes it to broadcast against ``x``.
 
@@ -181,13 +218,22 @@ def predict_x0(schedule: Schedule, x_t: jax.Array, t: jax.Array, eps: jax.Array)
         eps: noise (or its prediction), shape of ``x_t``.
 
     Returns:
-        ``x_0`` estimate, shape and dtype of ``x_t``.
+        ``x_0`` estimate, shape and dtype of ``x_t``; 0 where ``alpha_bar[t] = 0`` (a
+        zero-terminal-SNR schedule's last step, where ``eps`` carries no information about
+        ``x_0``: 0 is the mean of the centred fields the package trains on).
 
     References:
-        Ho, Jain, Abbeel (2020), eq. 15.
+        Ho, Jain, Abbeel (2020), eq. 15; Lin et al. (2024), §3 (zero terminal SNR).
     """
     ab = extract(schedule.alpha_bars, t, x_t)
-    return (x_t - jnp.sqrt(1.0 - ab) * eps) / jnp.sqrt(ab)
+    return x0_from_eps(x_t, eps, ab)
+
+
+def x0_from_eps(x_t: jax.Array, eps: jax.Array, alpha_bar: jax.Array) -> jax.Array:
+    """``(x_t - sqrt(1 - ab) eps) / sqrt(ab)``, and 0 where ``ab = 0`` (no NaN, no infinity)."""
+    positive = alpha_bar > 0
+    safe = jnp.where(positive, alpha_bar, 1.0)
+    return jnp.where(positive, (x_t - jnp.sqrt(1.0 - alpha_bar) * eps) / jnp.sqrt(safe), 0.0)
 
 
 def predict_eps(schedule: Schedule, x_t: jax.Array, t: jax.Array, x0: jax.Array) -> jax.Array:

@@ -9,7 +9,7 @@ References:
     Hoffman et al., GrainPaint: multi-scale diffusion for large-scale microstructure (2025).
 """
 
-from .cad import read_stl, voxelize, write_stl
+from .cad import mask_surface, read_stl, voxelize, write_stl
 from .execute import outpaint_volume, repaint_inpainter
 from .pipeline import denoiser_calls_per_block, outpaint, region_from_shape, region_from_stl
 from .plan import plan_blocks, planned_order
@@ -24,6 +24,7 @@ __all__ = [
     "compare_statistics",
     "denoiser_calls_per_block",
     "grain_statistics",
+    "mask_surface",
     "outpaint",
     "outpaint_volume",
     "plan_blocks",

@@ -88,6 +88,44 @@ def write_stl(path: str | Path, triangles: np.ndarray, *, binary: bool = True) -
     Path(path).write_text("\n".join(lines) + "\n")
 
 
+def mask_surface(mask: np.ndarray, voxel: float = 1.0) -> np.ndarray:
+    """The closed surface of a voxel region as (F, 3, 3) outward-facing triangles.
+
+    Every face between a voxel inside ``mask`` and one outside (or the array's border) becomes
+    two triangles, so the surface is watertight and ``voxelize`` at the same voxel size (or any
+    size whose centres miss the faces) gives the region back.
+
+    Args:
+        mask: ``(Z, Y, X)`` bool region; voxel ``(k, j, i)`` spans ``[i, i + 1] x [j, j + 1] x
+            [k, k + 1]`` times ``voxel`` in (x, y, z).
+        voxel: voxel edge in the STL's units.
+    """
+    mask = np.asarray(mask, bool)
+    if mask.ndim != 3:
+        raise ValueError(f"mask: expected a (Z, Y, X) bool array, got shape {mask.shape}")
+    padded = np.pad(mask, 1)
+    # Unit-square corners of a face normal to (x, y, z), counter-clockwise seen from outside +.
+    squares = {
+        0: np.array([[0, 0, 0], [0, 1, 0], [0, 1, 1], [0, 0, 1]]),
+        1: np.array([[0, 0, 0], [0, 0, 1], [1, 0, 1], [1, 0, 0]]),
+        2: np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]]),
+    }
+    triangles = []
+    for xyz, axis in ((0, 2), (1, 1), (2, 0)):  # array axis of x, y, z
+        step = np.diff(padded.astype(np.int8), axis=axis)  # +1: outside -> inside, -1: out
+        for sign in (1, -1):
+            zyx = np.argwhere(step == sign).astype(np.float64)
+            # The face lies between padded index n and n + 1, i.e. at coordinate n of the mask.
+            corner = np.zeros_like(zyx)
+            corner[:, [2, 1, 0]] = zyx - 1.0
+            corner[:, xyz] += 1.0
+            quad = corner[:, None, :] + squares[xyz][None]
+            if sign == 1:  # inside lies at +axis: the outward normal points to -axis
+                quad = quad[:, ::-1]
+            triangles += [quad[:, [0, 1, 2]], quad[:, [0, 2, 3]]]
+    return np.concatenate(triangles) * float(voxel)
+
+
 def voxelize(
     triangles: np.ndarray, voxel: float, *, origin=None, shape=None
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -179,6 +179,7 @@ def outpaint(
     jump: int = 1,
     plain_tail: int = 25,
     num_steps: int | None = None,
+    eta: float = 1.0,
     mode: str = "grid",
     segment: str = "regions",
     reference: np.ndarray | Sequence[np.ndarray] | None = None,
@@ -206,6 +207,8 @@ def outpaint(
         jump: RePaint jump length ``j``.
         plain_tail: final trajectory steps without resampling.
         num_steps: RePaint on a DDIM sub-trajectory of this many steps (None: all ``T``).
+        eta: DDIM stochasticity of the reverse steps (1: ancestral, DDPM's posterior on
+            one-level steps).
         mode: block plan, ``'grid'`` (GrainPaint Table 3) or ``'centre'`` (§3.3).
         segment: ``'regions'`` or ``'dbscan'`` (``segment_continuous``).
         reference: integer grain-ID volumes ``(Z, Y, X)``, ``(N, Z, Y, X)`` or a sequence, to
@@ -265,6 +268,8 @@ def outpaint(
     levels = int(schedule.num_steps)
     if num_steps is not None and not 1 <= num_steps <= levels:
         raise ValueError(f"num_steps: expected 1..{levels} (the schedule's T), got {num_steps}")
+    if not (isinstance(eta, int | float) and 0.0 <= eta <= 1.0):
+        raise ValueError(f"eta: expected a number in [0, 1], got {eta!r}")
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
     if segment not in SEGMENTATIONS:
@@ -291,7 +296,13 @@ def outpaint(
         levels, resample=resample, jump=jump, plain_tail=plain_tail, num_steps=num_steps
     )
     inpaint = repaint_inpainter(
-        eps_fn, schedule, resample=resample, jump=jump, plain_tail=plain_tail, num_steps=num_steps
+        eps_fn,
+        schedule,
+        resample=resample,
+        jump=jump,
+        plain_tail=plain_tail,
+        num_steps=num_steps,
+        eta=float(eta),
     )
     first = on_primary(lambda: _completed_batches(out / "volume")) if resume else 0
     start = time.perf_counter()
@@ -327,6 +338,7 @@ def outpaint(
                 "jump": jump,
                 "plain_tail": plain_tail,
                 "num_steps": num_steps,
+                "eta": float(eta),
                 "num_levels": levels,
                 "mode": mode,
                 "batch_size": batch_size,

@@ -23,14 +23,24 @@ from pathlib import Path
 
 import numpy as np
 
-STATISTICS = ("volume", "aspect_ratio", "nearest_neighbor_distance")
+# Table 1's three statistics first; ``aspect_ratio`` is c/a (shortest / longest principal axis),
+# the other two ratios of GrainPaint's Fig. 10 follow (a >= b >= c).
+STATISTICS = (
+    "volume",
+    "aspect_ratio",
+    "nearest_neighbor_distance",
+    "aspect_ratio_b_a",
+    "aspect_ratio_c_b",
+)
 BOUNDARY_RULES = ("exclude", "include", "periodic")
 
 
-def _aspect(props: dict) -> np.ndarray:
-    """One aspect ratio per grain: shortest over longest principal axis (in (0, 1])."""
-    ratio = np.asarray(props["aspect_ratio"], dtype=np.float64)
-    return ratio.min(axis=1) if ratio.ndim == 2 else ratio
+def _aspects(props: dict) -> dict[str, np.ndarray]:
+    """Per grain: c/a, b/a and c/b of the principal axis lengths a >= b >= c (in (0, 1])."""
+    axes = np.asarray(props["axis_lengths"], dtype=np.float64)
+    a, b, c = axes[:, 0], axes[:, 1], axes[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"aspect_ratio": c / a, "aspect_ratio_b_a": b / a, "aspect_ratio_c_b": c / b}
 
 
 def _cut(pieces: np.ndarray, grain_labels: np.ndarray) -> np.ndarray:
@@ -58,9 +68,11 @@ def grain_statistics(labels: np.ndarray, *, boundary: str = "exclude") -> dict[s
             opposite faces (whole grains of a periodic volume), none dropped.
 
     Returns:
-        ``{'volume', 'aspect_ratio', 'nearest_neighbor_distance'}``, each ``(n,)`` float64 over
-        the measured grains (voxels; shortest / longest axis; voxels). Nearest-centroid distances
-        are to all grains, dropped ones included (their centroids are those of the fragments).
+        ``{'volume', 'aspect_ratio', 'nearest_neighbor_distance', 'aspect_ratio_b_a',
+        'aspect_ratio_c_b'}``, each ``(n,)`` float64 over the measured grains (voxels; ratios of
+        the principal axis lengths ``a >= b >= c``: ``aspect_ratio`` is ``c / a``; voxels).
+        Nearest-centroid distances are to all grains, dropped ones included (their centroids are
+        those of the fragments).
 
     References:
         GrainPaint §3.2 (SVD aspect ratio, nearest centroid distance); issue #16.
@@ -86,13 +98,12 @@ def grain_statistics(labels: np.ndarray, *, boundary: str = "exclude") -> dict[s
         keep = slice(None)
         if boundary == "exclude":
             keep = ~_cut(pieces, np.asarray(props["label"]))
-    return {
-        "volume": np.asarray(props["volume"], np.float64)[keep],
-        "aspect_ratio": _aspect(props)[keep],
-        "nearest_neighbor_distance": np.asarray(props["nearest_neighbor_distance"], np.float64)[
-            keep
-        ],
+    out = {
+        "volume": np.asarray(props["volume"], np.float64),
+        "nearest_neighbor_distance": np.asarray(props["nearest_neighbor_distance"], np.float64),
+        **_aspects(props),
     }
+    return {name: out[name][keep] for name in STATISTICS}
 
 
 def pooled_statistics(

@@ -11,7 +11,14 @@ import json
 import typing
 from pathlib import Path
 
-from jaxmicro.diffusion import cosine_schedule, linear_schedule
+import numpy as np
+
+from jaxmicro.diffusion import (
+    cosine_schedule,
+    linear_schedule,
+    schedule_from_betas,
+    zero_terminal_snr,
+)
 from jaxmicro.diffusion.posterior import PARAMETERIZATIONS
 from jaxmicro.diffusion.schedule import Schedule
 from jaxmicro.nn import UNetConfig
@@ -64,7 +71,9 @@ class TrainConfig:
         name: run name (for logs).
         model: the UNet.
         data: the dataset.
-        schedule: ``'linear'`` or ``'cosine'``.
+        schedule: ``'linear'`` or ``'cosine'``, or either with ``'_zero_snr'`` appended: rescaled
+            to zero terminal SNR (``jaxmicro.diffusion.zero_terminal_snr``; use
+            ``parameterization='v'``).
         num_diffusion_steps: ``T``.
         beta_start, beta_end: bounds of the linear schedule.
         loss: ``'l2'``, ``'l1'`` or ``'hybrid'`` (needs ``model.learned_variance``).
@@ -138,8 +147,8 @@ class TrainConfig:
             raise ValueError(
                 f"compute_dtype: expected 'float32' or 'bfloat16', got {self.compute_dtype!r}"
             )
-        if self.schedule not in ("linear", "cosine"):
-            raise ValueError(f"schedule: expected 'linear' or 'cosine', got {self.schedule!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
         if self.parameterization not in PARAMETERIZATIONS:
             raise ValueError(
                 f"parameterization: expected one of {PARAMETERIZATIONS}, "
@@ -168,17 +177,25 @@ class TrainConfig:
         return self
 
 
+SCHEDULES = ("linear", "cosine", "linear_zero_snr", "cosine_zero_snr")
+
 # XLA options of programs that run once (or few times), where compile time dominates.
 FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 
 def make_schedule(config: TrainConfig, *, dtype=None) -> Schedule:
     """The diffusion schedule of a run."""
-    if config.schedule == "cosine":
-        return cosine_schedule(config.num_diffusion_steps, dtype=dtype)
-    return linear_schedule(
-        config.num_diffusion_steps, config.beta_start, config.beta_end, dtype=dtype
-    )
+    kind, _, zero_snr = config.schedule.partition("_")
+    if kind == "cosine":
+        schedule = cosine_schedule(config.num_diffusion_steps, dtype=dtype)
+    else:
+        schedule = linear_schedule(
+            config.num_diffusion_steps, config.beta_start, config.beta_end, dtype=dtype
+        )
+    if zero_snr:
+        betas = zero_terminal_snr(np.asarray(schedule.betas, np.float64))
+        schedule = schedule_from_betas(betas, dtype=dtype)
+    return schedule
 
 
 def config_to_dict(config) -> dict:
