@@ -164,15 +164,16 @@ def lgd_run(
         batch_size: samples per jitted call. In a multi-process run the batches are dealt out
             to the processes (contiguous runs) and gathered back, so every process returns
             the samples of a one-process run (every process must call this alike).
-        symmetry: also map the samples to orientations (``lgd_orientations``) for this crystal
-            symmetry.
+        symmetry: also map the samples to orientations for this crystal symmetry
+            (``lgd_orientations``, then unit quaternions for every basis).
         basis, degrees: the harmonic basis of the fields (see ``lgd_orientations``).
         progress: show a progress bar.
         **options: keyword arguments of ``lgd_sample`` (t0, renoise, strength, guidance_scale,
             num_steps, periodic, eta, shape).
 
     Returns:
-        ``{'samples': (n, *shape, C) float32}``, plus ``'orientations'`` with ``symmetry``.
+        ``{'samples': (n, *shape, C) float32}``, plus with ``symmetry`` ``'orientations'``
+        ``(n, *shape, 4)`` float32 unit quaternions (scalar first, P = -1, ``q0 >= 0``).
 
     Raises:
         ValueError: a non-finite reference, channels unlike the model's, bad counts, or
@@ -213,9 +214,12 @@ def lgd_run(
         raise FloatingPointError("lgd: the sampler produced non-finite values")
     result = {"samples": x}
     if symmetry:
-        result["orientations"] = np.asarray(
-            lgd_orientations(x, symmetry, basis=basis, degrees=tuple(degrees))
-        )
+        from jaxmicro.orientations import euler_to_quat
+
+        o = lgd_orientations(x, symmetry, basis=basis, degrees=tuple(degrees))
+        if basis == "rogsh":
+            o = euler_to_quat(o)
+        result["orientations"] = np.asarray(o, np.float32)
     return result
 
 
