@@ -212,7 +212,7 @@ _TINY = dataclasses.replace(
         model=dataclasses.replace(
             _SMOKE.train.model,
             channels=(4, 8),
-            attention_levels=(1,),
+            attention_levels=(),
             num_groups=2,
             max_time=10.0,
         ),

