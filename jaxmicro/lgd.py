@@ -20,6 +20,8 @@ References:
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 
 import jax
@@ -161,15 +163,18 @@ def lgd_run(
             for one channel.
         num_samples: number of samples.
         seed: batch ``i`` starting at sample ``s`` uses ``fold_in(key(seed), s)``.
-        batch_size: samples per jitted call. In a multi-process run the batches are dealt out
-            to the processes (contiguous runs) and gathered back, so every process returns
-            the samples of a one-process run (every process must call this alike).
+        batch_size: samples per jitted call (a last, smaller chunk is drawn as a full batch and
+            cut, so one compilation serves all chunks). In a multi-process run the batches are
+            dealt out to the processes (contiguous runs) and gathered back, so every process
+            returns the samples of a one-process run (every process must call this alike).
         symmetry: also map the samples to orientations for this crystal symmetry
             (``lgd_orientations``, then unit quaternions for every basis).
         basis, degrees: the harmonic basis of the fields (see ``lgd_orientations``).
         progress: show a progress bar.
         **options: keyword arguments of ``lgd_sample`` (t0, renoise, strength, guidance_scale,
-            num_steps, periodic, eta, shape).
+            num_steps, periodic, eta, shape). One compiled sampler serves every model of one
+            network structure and config, every reference of one shape and every ``strength``
+            (they are arguments); the other options are compiled in.
 
     Returns:
         ``{'samples': (n, *shape, C) float32}``, plus with ``symmetry`` ``'orientations'``
@@ -180,7 +185,10 @@ def lgd_run(
             non-finite samples.
     """
     import numpy as np
+    from flax import nnx
     from tqdm.auto import tqdm
+
+    from jaxmicro.train.config import config_to_dict
 
     ref = np.asarray(reference, np.float32)
     if ref.ndim == len(model.config.data.shape):
@@ -195,10 +203,25 @@ def lgd_run(
         raise ValueError(
             f"num_samples, batch_size: expected positive counts, got {num_samples}, {batch_size}"
         )
-    eps_fn, schedule = model.eps_fn(), model.schedule
-    sample = jax.jit(
-        lambda key, n: lgd_sample(key, eps_fn, schedule, ref, n, **options), static_argnums=1
+    strength = float(options.pop("strength", 1.0))
+    unknown = set(options) - _STATIC_OPTIONS
+    if unknown:
+        raise TypeError(f"lgd_run: unexpected options {sorted(unknown)}")
+    if "shape" in options and options["shape"] is not None:
+        options["shape"] = tuple(int(v) for v in options["shape"])
+    graphdef, state = nnx.split(model.network)
+    run = _compiled_lgd(
+        graphdef,
+        json.dumps(config_to_dict(model.config), sort_keys=True, default=str),
+        tuple(sorted(options.items())),
     )
+
+    size = min(int(batch_size), int(num_samples))
+
+    def sample(key, n):
+        # every chunk draws a full batch (one compilation), the last one keeps n of them
+        return np.asarray(run(state, ref, np.float32(strength), key, size))[:n]
+
     from jaxmicro.train.parallel import gather_shares, is_primary, process_share
 
     key = jax.random.key(seed)
@@ -206,7 +229,7 @@ def lgd_run(
     # Chunks are independent: each process draws a contiguous run of them on its own devices.
     mine = [starts[c] for c in process_share(len(starts))]
     chunks = [
-        np.asarray(sample(jax.random.fold_in(key, s), min(batch_size, num_samples - s)))
+        sample(jax.random.fold_in(key, s), min(batch_size, num_samples - s))
         for s in tqdm(mine, desc="lgd", disable=not progress or not is_primary())
     ]
     x = np.concatenate(gather_shares(chunks, len(starts))).astype(np.float32)
@@ -221,6 +244,35 @@ def lgd_run(
             o = euler_to_quat(o)
         result["orientations"] = np.asarray(o, np.float32)
     return result
+
+
+_STATIC_OPTIONS = {"t0", "renoise", "guidance_scale", "num_steps", "periodic", "eta", "shape"}
+
+
+@functools.cache
+def _compiled_lgd(graphdef, config_key: str, options: tuple):
+    """The jitted ``run(network_state, reference, strength, key, n)`` of one model structure,
+    config and set of static options: parameters, reference and the 1-point weight are
+    arguments, so models of one structure, references of one shape and both weightings share
+    one compilation (``n`` is static)."""
+    from flax import nnx
+
+    from jaxmicro.train.config import TrainConfig, config_from_dict, make_schedule
+    from jaxmicro.train.denoiser import denoiser, unet_apply
+
+    config = config_from_dict(TrainConfig, json.loads(config_key))
+    schedule = make_schedule(config, dtype=jnp.float32)
+
+    def run(state, reference, strength, key, n):
+        eps_fn = denoiser(
+            unet_apply(nnx.merge(graphdef, state)),
+            schedule,
+            parameterization=config.parameterization,
+            learned_variance=config.model.learned_variance,
+        )
+        return lgd_sample(key, eps_fn, schedule, reference, n, strength=strength, **dict(options))
+
+    return jax.jit(run, static_argnums=4)
 
 
 def _is_zero(weight) -> bool:

@@ -435,6 +435,11 @@ def main(argv=None) -> int:
         "--reference", default=None, help=".ang / .ctf map replacing the synthetic references"
     )
     parser.add_argument("--export-dest", default=None, help="export folder (default: the registry)")
+    parser.add_argument(
+        "--no-compilation-cache",
+        action="store_true",
+        help="do not keep compiled programs in <out>/jax-cache",
+    )
     args = parser.parse_args(argv)
     cfg = load_file_module(HERE / "config.py").get_config(args.variant)
     if args.reference:
@@ -446,6 +451,13 @@ def main(argv=None) -> int:
         )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if not args.no_compilation_cache:
+        import jax
+
+        # The two representations of a reference train (and sample) networks of one structure
+        # on data of one shape: their compiled steps are reused, as on every resumed run.
+        jax.config.update("jax_compilation_cache_dir", str((out / "jax-cache").absolute()))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 2.0)
     stages = STAGES if args.stage == "all" else (args.stage,)
     if "data" in stages:
         _timed(out, "data", data, cfg, out)
