@@ -389,6 +389,7 @@ def export(cfg, out: Path, dest: Path | None = None) -> Path | None:
     np.save(folder / "reference_field.npy", analysis.encode(q, symmetry, "rogsh"))
     dest = dest or REPO / "jaxmicro" / "pretrained" / "models" / cfg.export_name
     steps = None if cfg.lgd_steps is None else min(cfg.lgd_steps, rc.t0)
+    variant = cfg.name.rsplit("_", 1)[-1]  # rogsh_lgd_<variant>
     card = {
         "name": cfg.export_name,
         "paper": (
@@ -410,10 +411,11 @@ def export(cfg, out: Path, dest: Path | None = None) -> Path | None:
             "correction": r["correction"],
         },
         "data_command": (
-            f"python experiments/rogsh_lgd/run.py --variant <variant> --out DIR --stage data "
+            f"python experiments/rogsh_lgd/run.py --variant {variant} --out DIR --stage data "
             f"(reference: experiments/rogsh_lgd/references.py {rc.name}, seed {rc.seed}, "
             f"shape {tuple(rc.shape)}; {cfg.num_patches} random {rc.patch}^2 patches)"
         ),
+        "train_command": f"python experiments/rogsh_lgd/run.py --variant {variant} --out DIR",
         "command": f"jaxmicro lgd --model {cfg.export_name} --shape 128,128 --n 4 --out DIR",
         "lgd": {"symmetry": symmetry, "basis": "rogsh", "t0": rc.t0, "num_steps": steps},
     }
