@@ -66,6 +66,8 @@ def test_the_fast_sampler_is_the_cheapest_within_twice_the_floor():
         },
     }
     choice = run.choose(smoke, results)
+    assert choice["compared_on"] == ["U1", "U10"] and not choice["exportable"]
+    assert choice["schedule_scores"]["linear_zero_snr"] == pytest.approx((3.0 + 1.1) / 2)
     assert choice["default_schedule"] == "linear_zero_snr"
     linear = choice["chosen"]["linear"]
     calls = {n: r["calls"] for n, r in results["schedules"]["linear"].items()}

@@ -12,8 +12,9 @@ shipped model ``grainpaint-small`` (``jaxmicro.train.export_model``).
 Every stage continues where a previous call stopped: finished datasets (with their
 ``metadata.json``) are reused, training resumes from its newest checkpoint, finished outpainting
 runs (with a ``summary.json``) are kept and interrupted ones resume. ``--time-limit`` stops the
-study from starting another outpainting run after that many minutes (the report says which are
-missing; a later call runs them).
+study from starting another outpainting run that many minutes after the command started (the
+report says which are missing; a later call runs them); the U = 10 runs come last, and the export
+needs every other run (its choices are made on them).
 """
 
 from __future__ import annotations
@@ -316,25 +317,33 @@ def _worst(row: dict) -> float:
 
 
 def choose(cfg, results: dict) -> dict:
-    """The default schedule (better at U = max) and the fast sampler of each schedule.
+    """The default schedule and the fast sampler of each schedule.
 
-    A schedule's score is its U = max run's largest KL / floor over Table 1's statistics (the
-    best run's when that is missing). The chosen fast sampler has the fewest denoiser calls
-    among the runs at >= 5x fewer calls than U = max whose three KLs are all within 2x the
-    floor; ``None`` with the evidence (each candidate's worst ratio) when none is.
+    Schedules are compared on the runs measured for all of them: a schedule's score is the mean,
+    over those runs, of the largest KL / floor of Table 1's statistics (lower is better). The
+    chosen fast sampler has the fewest denoiser calls among the runs at >= 5x fewer calls than
+    U = max (counted, so U = max itself need not have run) whose three KLs are all within 2x
+    the floor; ``None`` with the evidence (each candidate's worst ratio) when none is.
+    ``exportable``: every run but U = max is measured, so both choices are made on all the runs
+    they compare.
     """
     top = f"U{max(cfg.resamplings)}"
     top_calls = _calls(cfg, sampler_runs(cfg)[top])
-    chosen, scores = {}, {}
-    for schedule, rows in results["schedules"].items():
-        measured = {k: r for k, r in rows.items() if not r.get("missing")}
-        scores[schedule] = (
-            _worst(measured[top])
-            if top in measured
-            else min((_worst(r) for r in measured.values()), default=math.inf)
-        )
+    measured = {
+        schedule: {k: r for k, r in rows.items() if not r.get("missing")}
+        for schedule, rows in results["schedules"].items()
+    }
+    common = set.intersection(*(set(rows) for rows in measured.values())) if measured else set()
+    scores = {
+        schedule: float(np.mean([_worst(rows[name]) for name in sorted(common)]))
+        if common
+        else math.inf
+        for schedule, rows in measured.items()
+    }
+    chosen = {}
+    for schedule, rows in measured.items():
         candidates = {
-            name: r for name, r in measured.items() if name != top and 5 * r["calls"] <= top_calls
+            name: r for name, r in rows.items() if name != top and 5 * r["calls"] <= top_calls
         }
         good = [name for name, r in candidates.items() if _worst(r) <= 2.0]
         pick = min(
@@ -347,12 +356,15 @@ def choose(cfg, results: dict) -> dict:
             "evidence": {name: _finite(_worst(r)) for name, r in candidates.items()},
         }
     default = min(scores, key=lambda s: scores[s]) if scores else None
+    wanted = {name for name in sampler_runs(cfg) if name != top}
     return {
         "top_run": top,
         "top_calls": top_calls,
+        "compared_on": sorted(common),
         "default_schedule": default,
         "schedule_scores": {s: _finite(v) for s, v in scores.items()},
         "chosen": chosen,
+        "exportable": bool(measured) and all(wanted <= set(rows) for rows in measured.values()),
     }
 
 
@@ -431,8 +443,8 @@ def report_markdown(cfg, results: dict) -> str:
         lines += [
             "## Choices",
             "",
-            f"Default schedule: `{results['default_schedule']}` (largest KL / floor at "
-            f"{results['top_run']}: "
+            f"Default schedule: `{results['default_schedule']}` (mean over "
+            f"{', '.join(results['compared_on'])} of the largest KL / floor: "
             + ", ".join(f"{s} {_fmt(v, '.2f')}" for s, v in results["schedule_scores"].items())
             + ").",
             "",
@@ -549,8 +561,8 @@ def export(cfg, out: Path, dest: Path, results: dict) -> Path:
     """The shipped model folder from the default schedule's run, with the chosen sampler."""
     from jaxmicro.train import export_model
 
-    if not results.get("complete"):
-        raise ValueError("export: the study is not complete; run --stage study first")
+    if not results.get("exportable"):
+        raise ValueError("export: the study has not measured every run yet; run --stage study")
     schedule = results["default_schedule"]
     chosen = results["chosen"][schedule]
     settings = chosen["settings"] or sampler_runs(cfg)[results["top_run"]]
@@ -623,7 +635,7 @@ def run(
         results = study(cfg, out, deadline=deadline, progress=progress)
     elif (out / "results.json").is_file():
         results = json.loads((out / "results.json").read_text())
-    if "export" in stages and results.get("complete"):
+    if "export" in stages and results.get("exportable"):
         from jaxmicro.pretrained import MODELS_DIR
 
         export(cfg, out, Path(export_to) if export_to else MODELS_DIR / SHIPPED_NAME, results)
