@@ -5,6 +5,7 @@ guidance enter by wrapping ``eps_fn``.
 """
 
 from jaxmicro.diffusion.guidance import one_point_correction as one_point_correction
+from jaxmicro.diffusion.guidance import property_guidance as property_guidance
 from jaxmicro.diffusion.guidance import two_point_guidance as two_point_guidance
 from jaxmicro.diffusion.losses import LOSSES as LOSSES
 from jaxmicro.diffusion.losses import diffusion_loss as diffusion_loss

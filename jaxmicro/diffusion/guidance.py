@@ -1,8 +1,10 @@
-"""Statistical conditioning of a denoiser: 1-point correction and 2-point gradient guidance.
+"""Conditioning of a denoiser: 1-point correction, 2-point and property gradient guidance.
 
 Each function wraps a denoiser ``eps_fn(x, t)`` and returns another one, so conditions compose
 with each other and with any sampler (DDPM, DDIM, RePaint, the truncated diffusion of Local-Global
-Decomposition). A score correction ``s_cond = s - g`` becomes ``eps_cond = eps + sqrt(1 - ab_t) g``
+Decomposition). ``property_guidance`` is the general form of ``two_point_guidance``: any
+differentiable function of the ``x_0`` estimate (an effective property of
+``jaxmicro.properties``, a descriptor) pulled toward a target. A score correction ``s_cond = s - g`` becomes ``eps_cond = eps + sqrt(1 - ab_t) g``
 through ``eps = -sqrt(1 - ab_t) s`` (``ab_t = schedule.alpha_bars[t]``).
 
 References:
@@ -22,7 +24,7 @@ import jax.numpy as jnp
 from jaxmicro import _validate, descriptors
 from jaxmicro.diffusion.schedule import Schedule, extract, predict_x0
 
-__all__ = ["one_point_correction", "two_point_guidance"]
+__all__ = ["one_point_correction", "property_guidance", "two_point_guidance"]
 
 EpsFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -81,6 +83,35 @@ def one_point_correction(
     return corrected
 
 
+def _check_scale(scale) -> None:
+    if _validate.is_concrete(scale) and not float(scale) >= 0:
+        raise ValueError(f"scale: expected a non-negative guidance weight, got {scale}")
+
+
+def _residual_guidance(eps_fn, schedule, statistic, target, scale, described: str) -> EpsFn:
+    """``eps + scale sqrt(1 - ab_t) grad_{x_t} sum_b ||statistic(x0_hat_b) - target||``."""
+
+    def norms(x, t):
+        eps = eps_fn(x, t)
+        x0 = predict_x0(schedule, x, t, eps)
+        stats = jax.vmap(statistic)(x0)
+        if stats.shape[1:] != target.shape:
+            raise ValueError(
+                f"target: expected shape {stats.shape[1:]} ({described}), got {target.shape}"
+            )
+        sq = jnp.sum((stats - target.astype(stats.dtype)) ** 2, axis=tuple(range(1, stats.ndim)))
+        # Summing per-sample norms keeps the samples' gradients separate; the floor keeps the
+        # gradient of the norm finite at r = 0.
+        return jnp.sum(jnp.sqrt(sq + jnp.finfo(sq.dtype).tiny)), eps
+
+    def guided(x: jax.Array, t: jax.Array) -> jax.Array:
+        grad, eps = jax.grad(norms, has_aux=True)(x, t)
+        ab = extract(schedule.alpha_bars, t, x)
+        return eps + scale * jnp.sqrt(1.0 - ab) * grad.astype(eps.dtype)
+
+    return guided
+
+
 def two_point_guidance(
     eps_fn: EpsFn,
     schedule: Schedule,
@@ -103,7 +134,8 @@ def two_point_guidance(
     schedule and fades at the last, least noisy steps. Using the norm ``||r||`` rather than
     ``||r||^2`` is DPS's step size ``zeta / ||r||``: the gradient's magnitude does not grow with the
     distance to the target, which keeps large scales stable. Costs one forward and one backward
-    pass of ``eps_fn`` per call.
+    pass of ``eps_fn`` per call. It is :func:`property_guidance` with ``two_point`` as the
+    property.
 
     Args:
         eps_fn: denoiser ``eps_fn(x, t)``, ``x`` ``(B, *spatial, C)`` with 2 or 3 spatial axes.
@@ -121,29 +153,69 @@ def two_point_guidance(
     References:
         Chung et al., DPS, ICLR 2023, Algorithm 1; rogsh-local-global §3.1 eqs. 1-2 (statistics).
     """
-    if _validate.is_concrete(scale) and not float(scale) >= 0:
-        raise ValueError(f"scale: expected a non-negative guidance weight, got {scale}")
+    _check_scale(scale)
     kwargs = dict(descriptor_kwargs or {})
     target = jnp.asarray(target)
     _validate.check_finite(target, "target")
+    return _residual_guidance(
+        eps_fn,
+        schedule,
+        lambda m: descriptors.two_point(m, **kwargs),
+        target,
+        scale,
+        f"two_point with {kwargs}",
+    )
 
-    def norms(x, t):
-        eps = eps_fn(x, t)
-        x0 = predict_x0(schedule, x, t, eps)
-        stats = jax.vmap(lambda m: descriptors.two_point(m, **kwargs))(x0)
-        if stats.shape[1:] != target.shape:
-            raise ValueError(
-                f"target: expected shape {stats.shape[1:]} (two_point with {kwargs}), "
-                f"got {target.shape}"
-            )
-        sq = jnp.sum((stats - target.astype(x.dtype)) ** 2, axis=tuple(range(1, stats.ndim)))
-        # Summing per-sample norms keeps the samples' gradients separate; the floor keeps the
-        # gradient of the norm finite at r = 0.
-        return jnp.sum(jnp.sqrt(sq + jnp.finfo(x.dtype).tiny)), eps
 
-    def guided(x: jax.Array, t: jax.Array) -> jax.Array:
-        grad, eps = jax.grad(norms, has_aux=True)(x, t)
-        ab = extract(schedule.alpha_bars, t, x)
-        return eps + scale * jnp.sqrt(1.0 - ab) * grad
+def property_guidance(
+    eps_fn: EpsFn,
+    schedule: Schedule,
+    property_fn: Callable[[jax.Array], jax.Array],
+    target,
+    *,
+    scale: float,
+) -> EpsFn:
+    """Wraps ``eps_fn`` with gradient guidance toward a target property of the sample (DPS-style).
 
-    return guided
+    As :func:`two_point_guidance` with any differentiable statistic: per sample,
+    ``r = property_fn(x0_hat) - target`` with ``x0_hat`` the denoiser's ``x_0`` estimate, and
+
+        ``eps_cond = eps + scale sqrt(1 - ab_t) grad_{x_t} ||r||``,
+
+    the gradient taken through ``eps_fn`` and ``property_fn``. For an effective property, make
+    ``property_fn`` map the data units to local moduli (e.g. ``{-1, +1}`` phases to
+    ``jaxmicro.properties.mix_phases`` fractions, clipped to [0, 1] so that the solver sees
+    positive moduli where the estimate overshoots) and return a scale-free quantity (a log
+    ratio, a relative value): ``||r||`` then reads the same for every target, and so does
+    ``scale``. Under ``jit`` the effective-property solvers run a fixed CG budget and do not
+    raise (docs/properties.md); the ``x_0`` estimates of the noisiest steps are smooth, so
+    their solves are well conditioned.
+
+    Args:
+        eps_fn: denoiser ``eps_fn(x, t)``, ``x`` ``(B, *spatial, C)``.
+        schedule: the diffusion schedule of ``eps_fn``.
+        property_fn: one sample's ``x_0`` ``(*spatial, C)``, in the units of the data, to an
+            array of ``target``'s shape (a scalar for one property); differentiable; vmapped
+            over the batch.
+        target: the property value aimed at, shared by the batch.
+        scale: guidance weight (>= 0; 0 returns ``eps_fn``'s prediction unchanged); may be a
+            traced scalar, so one compilation serves a sweep of scales.
+
+    Returns:
+        The guided denoiser, same signature; jittable and differentiable where ``eps_fn`` and
+        ``property_fn`` are. Costs one forward and one backward pass of ``eps_fn`` and of
+        ``property_fn`` per call.
+
+    Raises:
+        ValueError: ``property_fn`` is not callable; ``scale`` is negative; ``target`` is not
+            finite; (when called) ``property_fn`` returns another shape than ``target``'s.
+
+    References:
+        Chung et al., DPS, ICLR 2023, Algorithm 1; Dhariwal & Nichol 2021 §4.
+    """
+    if not callable(property_fn):
+        raise ValueError(f"property_fn: expected a function of one sample, got {property_fn!r}")
+    _check_scale(scale)
+    target = jnp.asarray(target)
+    _validate.check_finite(target, "target")
+    return _residual_guidance(eps_fn, schedule, property_fn, target, scale, "property_fn output")

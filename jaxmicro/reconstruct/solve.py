@@ -28,6 +28,7 @@ References:
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
 
@@ -54,6 +55,8 @@ class Result(NamedTuple):
         initial_loss: loss of the random initial field at the coarsest level.
         final_loss: loss of ``field`` at full resolution.
         n_evaluations: loss-and-gradient evaluations, line searches included.
+
+    Losses include the ``extra_loss`` term of :func:`reconstruct` when one is given.
     """
 
     field: jax.Array
@@ -157,8 +160,13 @@ def reconstruct(
     learning_rate: float = 1e-2,
     init: jax.Array | None = None,
     weights: jax.Array | None = None,
+    extra_loss: Callable[[jax.Array], jax.Array] | None = None,
 ) -> Result:
     """Reconstructs a field whose descriptors match ``target``, coarse to fine.
+
+    The minimized loss is ``loss(field, target, spec) + extra_loss(field)``: the descriptor loss
+    of :func:`loss` plus an optional user term, e.g. a penalty on an effective property
+    (``jaxmicro.properties``) for inverse design with statistically plausible results.
 
     Args:
         key: PRNG key for the random initial field.
@@ -174,6 +182,11 @@ def reconstruct(
         init: optional starting field at the coarsest level (overrides ``key``).
         weights: optional (len(spec.descriptors),) weights replacing the spec's, traceable:
             one compilation (and one ``vmap``) serves a weight sweep (see :func:`loss`).
+        extra_loss: optional differentiable ``extra_loss(field) -> scalar`` added to the
+            descriptor loss at every level (so it sees each level's field, ``(*level_shape, C)``
+            variables as in ``Result.field``) and in ``initial_loss``/``final_loss``. Static
+            under ``jit`` (pass it by closure or in ``static_argnames``; a new function
+            recompiles, and arrays it closes over are constants of the compiled function).
 
     Returns:
         A :class:`Result`.
@@ -184,7 +197,8 @@ def reconstruct(
             periodicity, SHSH basis or descriptor options: ``check_target``) or with fewer
             levels; ``shape`` has not 2 or 3 sizes or is too small for the levels; ``max_iter``
             is not an integer >= 1; ``learning_rate`` is not finite and > 0; unknown
-            ``optimizer``; ``init`` of the wrong spatial shape.
+            ``optimizer``; ``init`` of the wrong spatial shape; ``extra_loss`` is not a function
+            or does not return a scalar.
 
     References:
         SHSH-MCR paper (mcr-shsh), §2.1, §3.2.1.
@@ -213,19 +227,31 @@ def reconstruct(
     x = initial_field(key, coarsest, spec, channels) if init is None else jnp.asarray(init)
     if x.shape[:-1] != coarsest:
         raise ValueError(f"init: expected spatial shape {coarsest}, got {x.shape[:-1]}")
-    initial = loss(x, target, spec, level=spec.levels - 1, weights=weights)
+    if extra_loss is not None and not callable(extra_loss):
+        raise ValueError(f"extra_loss: expected a function of the field, got {extra_loss!r}")
+
+    def objective(field, level):
+        value = loss(field, target, spec, level=level, weights=weights)
+        if extra_loss is None:
+            return value
+        extra = jnp.asarray(extra_loss(field))
+        if extra.shape != ():
+            raise ValueError(f"extra_loss: expected a scalar, got shape {extra.shape}")
+        return value + extra.astype(value.dtype)
+
+    initial = objective(x, spec.levels - 1)
     histories, evaluations = [], jnp.zeros((), jnp.int32)
     for level in reversed(range(spec.levels)):
         level_shape = tuple(n // 2**level for n in shape)
         if x.shape[:-1] != level_shape:
             x = jax.image.resize(x, (*level_shape, x.shape[-1]), method="nearest")
-        fun = partial(loss, target=target, spec=spec, level=level, weights=weights)
+        fun = partial(objective, level=level)
         x, history, count = minimize(
             fun, x, spec, optimizer=optimizer, max_iter=max_iter, learning_rate=learning_rate
         )
         histories.append(history)
         evaluations = evaluations + count
-    final = loss(x, target, spec, weights=weights)
+    final = objective(x, 0)
     return Result(x, jnp.concatenate(histories), initial, final, evaluations)
 
 
