@@ -87,9 +87,9 @@ def data_calls(cfg, material: str) -> dict[str, str]:
     size = cfg.size
     if material == "alloy":
         call = (
-            "experiments/lee_yun/materials.py: alloy_image(seed={seed}, index=i, size="
+            "experiments/lee_yun/materials.py: [alloy_image(seed={seed}, index=i, size="
             f"{size}, diameter={cfg.alloy_diameter}, size_ratios={cfg.alloy_size_ratios}, "
-            f"fractions={cfg.alloy_fractions}, overlap={cfg.alloy_overlap}) for i < {{n}}"
+            f"fractions={cfg.alloy_fractions}, overlap={cfg.alloy_overlap}) for i in range({{n}})]"
         )
     elif material == "fiber":
         call = (
