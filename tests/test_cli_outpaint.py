@@ -12,7 +12,7 @@ import pytest
 from jaxmicro.cli import main
 from jaxmicro.data import write_dataset
 from jaxmicro.nn import UNetConfig
-from jaxmicro.outpaint import write_stl
+from jaxmicro.outpaint import mask_surface, write_stl
 from jaxmicro.train import DataConfig, TrainConfig, fit
 
 
@@ -156,3 +156,48 @@ def test_model_and_checkpoint_are_exclusive_and_one_is_required(tiny_run, capsys
         main(["outpaint", "--model", "a", "--checkpoint", "b", "--shape", "8,8,8", "--out", "x"])
     assert main(["outpaint", "--model", "nope", "--shape", "8,8,8", "--out", "x"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_a_model_card_sets_the_sampler_and_names_the_example_part(tiny_run):
+    from jaxmicro.train import export_model
+
+    part = tiny_run / "cardpart.stl"
+    box = np.zeros((12, 5, 10), bool)
+    box[:, :, :] = True
+    write_stl(part, mask_surface(box, voxel=0.1))
+    card = {
+        "name": "tiny",
+        "paper": "GrainPaint",
+        "generates": "test fields",
+        "metrics": {},
+        "data_command": "none",
+        "outpaint": {
+            "resample": 2,
+            "jump": 1,
+            "plain_tail": 1,
+            "num_steps": 4,
+            "eta": 0.5,
+            "batch_size": 4,
+        },
+        "example": {"stl": "cardpart.stl", "voxel": 0.1},
+    }
+    folder = export_model(tiny_run / "run", tiny_run / "exported", card=card, files=(part,))
+    out = tiny_run / "card_example"
+    assert (
+        main(["outpaint", "--checkpoint", str(folder), "--out", str(out), "--stl", "example"]) == 0
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    sampler = {k: summary["sampler"][k] for k in card["outpaint"]}
+    assert sampler == card["outpaint"] and summary["denoiser_calls_per_block"] == 7
+    labels = np.load(out / "grain_ids.npy")
+    assert labels.shape == (12, 8, 10) and (labels[:, 5:] == 0).all() and labels[:, :5].all()
+    # Any sampler option replaces the card's sampler (batch size stays the card's).
+    out = tiny_run / "card_override"
+    args = ["outpaint", "--checkpoint", str(folder), "--out", str(out), "--shape", "8,8,8"]
+    assert main([*args, "--resample", "1"]) == 0
+    sampler = json.loads((out / "summary.json").read_text())["sampler"]
+    assert (sampler["resample"], sampler["num_steps"], sampler["eta"]) == (1, None, 1.0)
+    assert sampler["batch_size"] == 4 and sampler["plain_tail"] == 25
+    # 'example' needs a model folder that ships one.
+    bad = ["outpaint", "--checkpoint", str(tiny_run / "run"), "--out", str(tiny_run / "no")]
+    assert main([*bad, "--stl", "example"]) == 2

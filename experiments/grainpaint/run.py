@@ -222,7 +222,8 @@ def study(cfg, out: Path, *, deadline: float = math.inf, progress: bool = True) 
     reference = _volumes(datasets["reference"])
     reference_stats = pooled_statistics(reference)
     floor_volume = _volumes(datasets["floor"])
-    floor = compare_statistics(pooled_statistics(floor_volume), reference_stats)
+    floor_stats = pooled_statistics(floor_volume)
+    floor = compare_statistics(floor_stats, reference_stats)
     results = {
         "name": cfg.name,
         "outpaint_size": cfg.outpaint_size,
@@ -273,14 +274,14 @@ def study(cfg, out: Path, *, deadline: float = math.inf, progress: bool = True) 
                     shape=(cfg.outpaint_size,) * 3,
                     out_dir=target,
                     batch_size=cfg.batch_size,
-                    reference=reference,
+                    reference=reference_stats,  # measured once, not in every run
                     resume=True,  # a fresh start when nothing is there yet
                     mesh=mesh,
                     progress=progress,
                     **sampler,
                 )
             labels = np.load(target / "grain_ids.npy")
-            generated[(schedule, name)] = labels
+            generated[(schedule, name)] = (labels, grain_statistics(labels))
             comparison = summary["statistics"]
             rows[name] = {
                 "sampler": sampler,
@@ -295,12 +296,16 @@ def study(cfg, out: Path, *, deadline: float = math.inf, progress: bool = True) 
                 },
                 "mean_generated": {k: comparison[k]["mean_generated"] for k in TABLE1},
             }
-            _write_results(cfg, out, results, reference, floor_volume, generated, reference_stats)
+            _write_results(
+                cfg, out, results, reference, floor_volume, generated, reference_stats, floor_stats
+            )
     results["complete"] = all(
         not row.get("missing") for rows in results["schedules"].values() for row in rows.values()
     )
     results.update(choose(cfg, results))
-    _write_results(cfg, out, results, reference, floor_volume, generated, reference_stats)
+    _write_results(
+        cfg, out, results, reference, floor_volume, generated, reference_stats, floor_stats
+    )
     return results
 
 
@@ -372,11 +377,14 @@ def _finite(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def _write_results(cfg, out, results, reference, floor_volume, generated, reference_stats):
+def _write_results(
+    cfg, out, results, reference, floor_volume, generated, reference_stats, floor_stats
+):
+    """results.json, report.md and the PNGs (``generated``: (labels, statistics) per run)."""
     (out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))
     (out / "report.md").write_text(report_markdown(cfg, results))
     save_slices(out / "slices.png", reference[0], floor_volume[0], generated)
-    save_histograms(out / "histograms.png", reference_stats, floor_volume[0], generated, cfg)
+    save_histograms(out / "histograms.png", reference_stats, floor_stats, generated, cfg)
 
 
 # --------------------------------------------------------------------------------- report
@@ -405,7 +413,13 @@ def report_markdown(cfg, results: dict) -> str:
             f"{_fmt(t['final_loss'], '.4f')}, {_fmt(t['seconds'], '.0f')} s"
             for s, t in results["training"].items()
         )
-        + ". Curve: loss.png; slices: slices.png; histograms: histograms.png.",
+        + ".",
+        "",
+        "![training loss](loss.png)",
+        "",
+        "![central slices of the grains](slices.png)",
+        "",
+        "![grain statistics](histograms.png)",
         "",
     ]
     header = (
@@ -483,7 +497,7 @@ def save_slices(path: Path, reference, floor_volume, generated: dict) -> None:
     import matplotlib.pyplot as plt
 
     panels = [("Potts reference", reference), ("Potts (floor)", floor_volume)]
-    panels += [(f"{s}\n{name}", v) for (s, name), v in generated.items()]
+    panels += [(f"{s}\n{name}", labels) for (s, name), (labels, _) in generated.items()]
     cols = 4
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.2 * rows), squeeze=False)
@@ -497,7 +511,7 @@ def save_slices(path: Path, reference, floor_volume, generated: dict) -> None:
     plt.close(fig)
 
 
-def save_histograms(path: Path, reference_stats, floor_volume, generated: dict, cfg) -> None:
+def save_histograms(path: Path, reference_stats, floor_stats, generated: dict, cfg) -> None:
     """Densities of the five statistics: reference, floor volume and the U runs + best fast."""
     import matplotlib
 
@@ -506,11 +520,11 @@ def save_histograms(path: Path, reference_stats, floor_volume, generated: dict, 
 
     curves = [
         ("Potts reference", reference_stats),
-        ("Potts (floor)", grain_statistics(floor_volume)),
+        ("Potts (floor)", floor_stats),
     ]
-    for (schedule, name), labels in generated.items():
+    for (schedule, name), (_, stats) in generated.items():
         if name.startswith("U") or name == _first_fast(cfg):
-            curves.append((f"{schedule} {name}", grain_statistics(labels)))
+            curves.append((f"{schedule} {name}", stats))
     names = (*TABLE1, *EXTRA)
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5))
     for ax, stat in zip(axes, names, strict=True):
@@ -520,6 +534,8 @@ def save_histograms(path: Path, reference_stats, floor_volume, generated: dict, 
         bins = np.linspace(pooled.min(), pooled.max(), 31)
         for label, c in curves:
             values = c[stat][np.isfinite(c[stat])]
+            if not values.size:
+                continue
             ax.hist(values, bins=bins, density=True, histtype="step", label=label)
         ax.set_title(LABELS[stat], fontsize=9)
     axes[0].legend(fontsize=6)
@@ -582,7 +598,7 @@ def export(cfg, out: Path, dest: Path, results: dict) -> Path:
         "metrics": {
             "floor_kl": results["floor"]["kl"],
             "runs": {
-                name: {k: r[k] for k in ("calls", "kl", "voxels_per_minute", "seconds")}
+                name: {k: r.get(k) for k in ("calls", "kl", "voxels_per_minute", "seconds")}
                 for name, r in rows.items()
             },
             "outpaint_size": cfg.outpaint_size,

@@ -3,6 +3,12 @@
 An argument adapter over ``jaxmicro.outpaint.outpaint`` (the pipeline: plan, RePaint, disk
 volume, segmentation, statistics); the model comes from ``jaxmicro.train.load_model`` and its
 denoiser from ``Model.eps_fn`` (``jaxmicro.train.denoiser``).
+
+A shipped model's card may name its sampler (``card["outpaint"]``: ``resample``, ``jump``,
+``plain_tail``, ``num_steps``, ``eta``, ``batch_size``): it is the default sampler with
+``--model``, and any sampler option on the command line replaces it (``sampler_settings``).
+``--stl example`` is the example part shipped in the model's folder (``card["example"]``: ``stl``
+and its ``voxel``).
 """
 
 from __future__ import annotations
@@ -23,8 +29,16 @@ def register(subparsers) -> None:
     add_model_args(parser)
     region = parser.add_mutually_exclusive_group(required=True)
     region.add_argument("--shape", help="volume size Z,Y,X in voxels, e.g. 128,128,128")
-    region.add_argument("--stl", help="closed triangle mesh (ASCII or binary STL) to fill")
-    parser.add_argument("--voxel", type=float, help="voxel size in STL units (with --stl)")
+    region.add_argument(
+        "--stl",
+        help="closed triangle mesh (ASCII or binary STL) to fill; 'example': the example part "
+        "shipped with --model",
+    )
+    parser.add_argument(
+        "--voxel",
+        type=float,
+        help="voxel size in STL units (with --stl; default for 'example': the card's)",
+    )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -34,15 +48,21 @@ def register(subparsers) -> None:
         default="grid",
         help="grid: GrainPaint's 8-stage plan; centre: anisotropic plan (§3.3)",
     )
-    parser.add_argument("--batch-size", type=int, default=24, help="blocks per batch")
-    parser.add_argument("--resample", type=int, default=10, help="RePaint resamplings U")
-    parser.add_argument("--jump", type=int, default=1, help="RePaint jump length j")
-    parser.add_argument("--plain-tail", type=int, default=25, help="final steps without resampling")
+    # None: the model card's sampler (shipped models), else the library's defaults.
+    parser.add_argument("--batch-size", type=int, help="blocks per batch (default 24)")
+    parser.add_argument("--resample", type=int, help="RePaint resamplings U (default 10)")
+    parser.add_argument("--jump", type=int, help="RePaint jump length j (default 1)")
+    parser.add_argument(
+        "--plain-tail", type=int, help="final steps without resampling (default 25)"
+    )
     parser.add_argument(
         "--steps",
         type=int,
         default=None,
         help="run RePaint on a DDIM sub-trajectory of this many steps (faster)",
+    )
+    parser.add_argument(
+        "--eta", type=float, help="DDIM stochasticity of the reverse steps (default 1)"
     )
     parser.add_argument(
         "--reference",
@@ -76,8 +96,47 @@ _OPTIONS = {
     "jump": "--jump",
     "plain_tail": "--plain-tail",
     "num_steps": "--steps",
+    "eta": "--eta",
     "reference": "--reference",
 }
+
+# Sampler options: (argument, library name, library default).
+SAMPLER_OPTIONS = (
+    ("batch_size", "batch_size", 24),
+    ("resample", "resample", 10),
+    ("jump", "jump", 1),
+    ("plain_tail", "plain_tail", 25),
+    ("steps", "num_steps", None),
+    ("eta", "eta", 1.0),
+)
+
+
+def sampler_settings(args: argparse.Namespace, card: dict) -> dict:
+    """The outpaint sampler keywords.
+
+    The card's ``outpaint`` settings are the defaults of a shipped model. Any sampler option on
+    the command line (``--resample``, ``--jump``, ``--plain-tail``, ``--steps``, ``--eta``)
+    replaces the card's sampler as a whole (the library's defaults fill the rest), so a partial
+    override never mixes two samplers. ``--batch-size`` is independent.
+    """
+    from_card = card.get("outpaint", {}) if isinstance(card, dict) else {}
+    explicit = any(getattr(args, arg, None) is not None for arg, *_ in SAMPLER_OPTIONS[1:])
+    settings = {}
+    for arg, name, default in SAMPLER_OPTIONS:
+        value = getattr(args, arg, None)
+        if value is None:
+            use_card = name == "batch_size" or not explicit
+            value = from_card.get(name, default) if use_card else default
+        settings[name] = value
+    return settings
+
+
+def example_part(model, voxel: float | None) -> tuple[str, float | None]:
+    """The STL path and voxel size of ``--stl example`` (the model folder's example part)."""
+    example = model.card.get("example") if isinstance(model.card, dict) else None
+    if not example or model.path is None or not (model.path / example["stl"]).is_file():
+        raise ValueError("--stl: 'example' needs a shipped model with an example part (--model)")
+    return str(model.path / example["stl"]), voxel if voxel is not None else example.get("voxel")
 
 
 def _named(err: ValueError, default: str) -> ValueError:
@@ -109,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.shape:
             shape, mask = region_from_shape(args.shape, block)
+        elif args.stl == "example" and not Path(args.stl).is_file():
+            shape, mask = region_from_stl(*example_part(model, args.voxel), block)
         else:
             shape, mask = region_from_stl(args.stl, args.voxel, block)
     except ValueError as err:
@@ -120,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as err:
             raise ValueError(f"--reference: cannot read {args.reference} ({err})") from None
     out = Path(args.out)
-    print(f"volume {shape}, block {block}, {mesh.size} device(s) -> {out}")
+    sampler = sampler_settings(args, model.card)
+    print(f"volume {shape}, block {block}, {mesh.size} device(s) -> {out}; sampler {sampler}")
     try:  # arguments are checked, and --out prepared, before any generation
         summary = outpaint(
             jax.random.key(args.seed),
@@ -131,11 +193,7 @@ def run(args: argparse.Namespace) -> int:
             shape=shape,
             mask=mask,
             out_dir=out,
-            batch_size=args.batch_size,
-            resample=args.resample,
-            jump=args.jump,
-            plain_tail=args.plain_tail,
-            num_steps=args.steps,
+            **sampler,
             mode=args.mode,
             segment=args.segment,
             reference=reference,

@@ -212,7 +212,8 @@ def outpaint(
         mode: block plan, ``'grid'`` (GrainPaint Table 3) or ``'centre'`` (§3.3).
         segment: ``'regions'`` or ``'dbscan'`` (``segment_continuous``).
         reference: integer grain-ID volumes ``(Z, Y, X)``, ``(N, Z, Y, X)`` or a sequence, to
-            compare the grain statistics with (None: statistics of the volume alone).
+            compare the grain statistics with, or their statistics measured once with
+            ``pooled_statistics(..., boundary=boundary)`` (None: the volume's statistics alone).
         boundary: how both sides are measured (``grain_statistics``): ``'exclude'`` drops the
             grains cut by the box faces or the part surface (default), ``'include'`` keeps them;
             ``'periodic'`` is refused here (an outpainted volume is not periodic).
@@ -276,7 +277,13 @@ def outpaint(
         raise ValueError(f"segment: expected one of {SEGMENTATIONS}, got {segment!r}")
     if boundary not in BOUNDARY_RULES or boundary == "periodic":
         raise ValueError(f"boundary: expected 'exclude' or 'include', got {boundary!r}")
-    if reference is not None:
+    if isinstance(reference, dict):  # statistics measured once (pooled_statistics)
+        if set(reference) < set(STATISTICS):
+            raise ValueError(
+                f"reference: statistics must hold {STATISTICS}, got {sorted(reference)}"
+            )
+        reference = {name: np.asarray(reference[name], np.float64) for name in STATISTICS}
+    elif reference is not None:
         if isinstance(reference, np.ndarray) and reference.ndim == 3:
             reference = [reference]
         reference = [np.asarray(r) for r in reference]
@@ -393,7 +400,9 @@ def _finish(
     generated = grain_statistics(labels, boundary=boundary)
     comparison = None
     if reference is not None:
-        comparison = compare_statistics(generated, pooled_statistics(reference, boundary=boundary))
+        if not isinstance(reference, dict):
+            reference = pooled_statistics(reference, boundary=boundary)
+        comparison = compare_statistics(generated, reference)
     rule = {
         "exclude": "grains cut by the box faces or the part surface are not measured",
         "include": "grains cut by the box faces or the part surface are measured as cut",
