@@ -17,6 +17,7 @@ Commands (stages run in order; each continues where a previous call stopped):
     python experiments/grainpaint/run.py --variant smoke --out runs/grainpaint_smoke
     python experiments/grainpaint/run.py --variant smoke --out DIR --stage data
     python experiments/grainpaint/run.py --variant smoke --out DIR --stage study --time-limit 3
+    python experiments/grainpaint/run.py --variant smoke --out DIR --stage measure  # CPU time
     python experiments/grainpaint/run.py --variant paper --out runs/grainpaint_paper
     python experiments/grainpaint/run.py --variant tiny --out DIR    # the test's few-step run
 """

@@ -7,7 +7,9 @@ schedule of the study; ``loss.png``. ``study``: ``jaxmicro.outpaint.outpaint`` f
 and sampler, Table 1 against the floor, ``results.json``, ``report.md``, ``slices.png``,
 ``histograms.png``. ``export``: once the study is complete, the better schedule's model with
 the chosen fast sampler in its card, the example STL part and the reference volume, as the
-shipped model ``grainpaint-small`` (``jaxmicro.train.export_model``).
+shipped model ``grainpaint-small`` (``jaxmicro.train.export_model``). ``measure`` (only when
+asked for): times the exported model's default outpainting of 48^3 on this machine and records
+it in the card.
 
 Every stage continues where a previous call stopped: finished datasets (with their
 ``metadata.json``) are reused, training resumes from its newest checkpoint, finished outpainting
@@ -25,6 +27,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -42,6 +45,8 @@ from jaxmicro.outpaint import (
 from jaxmicro.train import batch_mesh, fit, load_model
 
 STAGES = ("data", "train", "study", "export")
+# Not part of the default run: time the exported model here (e.g. on the 2-core CPU).
+EXTRA_STAGES = ("measure",)
 # Table 1's statistics (the paper's aspect ratio: see docs/grainpaint.md), then the other two
 # aspect ratios of its Fig. 10.
 TABLE1 = ("volume", "aspect_ratio", "nearest_neighbor_distance")
@@ -216,8 +221,20 @@ def _kl_row(comparison: dict) -> dict:
     return {name: _finite(comparison[name]["kl"]) for name in (*TABLE1, *EXTRA)}
 
 
-def study(cfg, out: Path, *, deadline: float = math.inf, progress: bool = True) -> dict:
-    """Every schedule x sampler, Table 1 with the floor; writes results.json, report.md, PNGs."""
+def study(
+    cfg,
+    out: Path,
+    *,
+    deadline: float = math.inf,
+    on_exportable: Callable[[dict], object] | None = None,
+    progress: bool = True,
+) -> dict:
+    """Every schedule x sampler, Table 1 with the floor; writes results.json, report.md, PNGs.
+
+    The files are rewritten after every run, with the choices so far. ``on_exportable(results)``
+    is called after every run once the choices are made on all the runs they compare (the U = 10
+    runs come last), so an interrupted study has already exported its model.
+    """
     datasets = {name: out / "data" / name for name in ("reference", "floor")}
     reference = _volumes(datasets["reference"])
     reference_stats = pooled_statistics(reference)
@@ -296,9 +313,12 @@ def study(cfg, out: Path, *, deadline: float = math.inf, progress: bool = True) 
                 },
                 "mean_generated": {k: comparison[k]["mean_generated"] for k in TABLE1},
             }
+            snapshot = {**results, "complete": False, **choose(cfg, results)}
             _write_results(
-                cfg, out, results, reference, floor_volume, generated, reference_stats, floor_stats
+                cfg, out, snapshot, reference, floor_volume, generated, reference_stats, floor_stats
             )
+            if on_exportable is not None and snapshot["exportable"]:
+                on_exportable(snapshot)
     results["complete"] = all(
         not row.get("missing") for rows in results["schedules"].values() for row in rows.values()
     )
@@ -306,6 +326,8 @@ def study(cfg, out: Path, *, deadline: float = math.inf, progress: bool = True) 
     _write_results(
         cfg, out, results, reference, floor_volume, generated, reference_stats, floor_stats
     )
+    if on_exportable is not None and results["exportable"]:
+        on_exportable(results)
     return results
 
 
@@ -603,6 +625,7 @@ def export(cfg, out: Path, dest: Path, results: dict) -> Path:
             },
             "outpaint_size": cfg.outpaint_size,
             "training": results["training"][schedule],
+            "study_complete": bool(results.get("complete")),
         },
         "data_command": "python experiments/grainpaint/run.py --variant smoke --out DIR "
         "--stage data",
@@ -626,6 +649,45 @@ def export(cfg, out: Path, dest: Path, results: dict) -> Path:
     )
 
 
+def measure(model_dir: Path, out: Path, *, size: int = 48, progress: bool = True) -> dict:
+    """Times the shipped model's default outpainting here; records it in its card.
+
+    Runs what ``jaxmicro outpaint --model grainpaint-small --shape 48,48,48`` runs (the card's
+    sampler, one volume of ``size``^3 against the shipped ``reference.npy``) and stores the
+    seconds, voxels per minute, device and KLs under ``card["measured"]``.
+    """
+    import platform
+
+    from jaxmicro.train.model import CARD_FILE
+
+    model = load_model(model_dir, mesh=(mesh := batch_mesh()))
+    card = dict(model.card)
+    settings = {k: v for k, v in card["outpaint"].items() if k != "chosen"}
+    summary = outpaint(
+        jax.random.key(0),
+        model.eps_fn(mesh=mesh),
+        model.schedule,
+        block=model.config.data.shape[0],
+        shape=(size,) * 3,
+        out_dir=out / f"measure_{size}",
+        reference=np.load(model_dir / "reference.npy").astype(np.int32),
+        overwrite=True,
+        mesh=mesh,
+        progress=progress,
+        **settings,
+    )
+    card["measured"] = {
+        "command": f"jaxmicro outpaint --model {SHIPPED_NAME} --shape {size},{size},{size}",
+        "device": f"{jax.devices()[0].device_kind} x {mesh.size} ({platform.processor() or 'cpu'})",
+        "seconds_generation": summary["seconds_generation"],
+        "seconds_total": summary["seconds_total"],
+        "voxels_per_minute": summary["voxels_per_minute"],
+        "kl_vs_reference_npy": {k: v["kl"] for k, v in summary["statistics"].items()},
+    }
+    (model_dir / CARD_FILE).write_text(json.dumps(card, indent=1))
+    return card["measured"]
+
+
 # ----------------------------------------------------------------------------------- main
 
 
@@ -647,14 +709,22 @@ def run(
         data(cfg, out, progress=progress)
     if "train" in stages:
         train(cfg, out, progress=progress)
-    if "study" in stages:
-        results = study(cfg, out, deadline=deadline, progress=progress)
+    from jaxmicro.pretrained import MODELS_DIR
+
+    dest = Path(export_to) if export_to else MODELS_DIR / SHIPPED_NAME
+
+    def on_exportable(results):
+        return export(cfg, out, dest, results)
+
+    hook = on_exportable if "export" in stages else None
+    if "study" in stages:  # exports as soon as it can (before the U = 10 runs), then at the end
+        results = study(cfg, out, deadline=deadline, on_exportable=hook, progress=progress)
     elif (out / "results.json").is_file():
         results = json.loads((out / "results.json").read_text())
-    if "export" in stages and results.get("exportable"):
-        from jaxmicro.pretrained import MODELS_DIR
-
-        export(cfg, out, Path(export_to) if export_to else MODELS_DIR / SHIPPED_NAME, results)
+        if hook is not None and results.get("exportable"):
+            hook(results)
+    if "measure" in stages:
+        measure(dest, out, progress=progress)
     return results
 
 
@@ -663,7 +733,10 @@ def main(argv=None) -> int:
     parser.add_argument("--variant", default="smoke")
     parser.add_argument("--out", required=True)
     parser.add_argument(
-        "--stage", action="append", choices=STAGES, help="run only these stages (repeatable)"
+        "--stage",
+        action="append",
+        choices=STAGES + EXTRA_STAGES,
+        help="run only these stages (repeatable); 'measure' times the exported model here",
     )
     parser.add_argument("--time-limit", type=float, help="minutes before the study stops")
     parser.add_argument("--export-to", help="model folder (default: the package's)")
