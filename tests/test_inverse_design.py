@@ -54,7 +54,13 @@ def test_extra_loss_steers_and_is_counted_in_the_losses():
         # Adam (a scan) compiles in a fraction of L-BFGS-B's while_loop; the L-BFGS-B path runs
         # in the (slow) design tests below.
         return reconstruct(
-            key, target, (8, 8), spec, max_iter=40, optimizer="adam", learning_rate=0.05,
+            key,
+            target,
+            (8, 8),
+            spec,
+            max_iter=40,
+            optimizer="adam",
+            learning_rate=0.05,
             extra_loss=extra,
         )
 
@@ -189,7 +195,7 @@ def test_property_guidance_errors():
 
 def test_variants():
     smoke, paper, tiny = (config.get_config(v) for v in ("smoke", "paper", "tiny"))
-    assert smoke.contrast == (1.0, 10.0) and smoke.tp_targets == (2.0,)
+    assert smoke.contrast == (1.0, 10.0) and 2.0 in smoke.tp_targets
     assert smoke.gd_model == "lee-yun-fiber" and smoke.gd_samples == 32
     assert len(paper.tp_shape) == 3 and paper.pc_grains > smoke.pc_grains
     assert tiny.gd_model == "" and tiny.gd_train is not None
@@ -239,7 +245,7 @@ def test_guided_sampler_on_an_analytic_denoiser_moves_the_ratio():
 @pytest.mark.slow
 def test_two_phase_design_tiny():
     r = designs.two_phase_design(config.get_config("tiny"))
-    assert [row["run"] for row in r["rows"]] == ["plain", "target 2"]
+    assert [row["run"] for row in r["rows"]] == ["plain", "target 2", "target 3"]
     assert all(row["binary"]["converged"] for row in r["rows"])
     assert r["fields"]["plain"].shape == (16, 16)
 

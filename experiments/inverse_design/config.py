@@ -56,6 +56,9 @@ class InverseDesignConfig:
         tp_property_weight: weight ``w`` of ``w (log ratio - log target)^2``.
         tp_grey_weight: weight of ``mean(m (1 - m))`` in every run (plain included): pushes
             the soft indicators ``m`` to 0 or 1, so that the thresholded field keeps the ratio.
+        tp_polish_iter: L-BFGS-B iterations of a full-resolution continuation from the result
+            with grey weight ``tp_polish_grey`` (0: none).
+        tp_polish_grey: grey weight of the continuation.
         tp_levels: multigrid levels of the reconstruction.
         tp_max_iter: L-BFGS-B iterations per level.
         tp_tolerance: relative error of the ratio counted as reaching the target.
@@ -86,18 +89,20 @@ class InverseDesignConfig:
     tp_lengths: tuple[float, ...] = (4.0, 2.0)
     tp_fraction: float = 0.4
     tp_family: int = 8
-    tp_targets: tuple[float, ...] = (2.0,)
+    tp_targets: tuple[float, ...] = (2.0, 3.0)
     tp_max_lag: int = 12
     tp_variation: float = 0.1
     tp_property_weight: float = 10.0
-    tp_grey_weight: float = 0.01
+    tp_grey_weight: float = 0.03
+    tp_polish_iter: int = 100
+    tp_polish_grey: float = 0.3
     tp_levels: int = 2
     tp_max_iter: int = 300
     tp_tolerance: float = 0.02
     pc_shape: tuple[int, int, int] = (24, 24, 24)
     pc_grains: int = 64
     pc_constants: tuple[float, float, float] = (168.4, 121.4, 75.4)
-    pc_targets: tuple[float, ...] = (100.0, 160.0)
+    pc_targets: tuple[float, ...] = (80.0, 100.0, 160.0, 180.0)
     pc_max_iter: int = 40
     pc_tolerance: float = 0.01
     gd_model: str = "lee-yun-fiber"
@@ -105,7 +110,7 @@ class InverseDesignConfig:
     gd_fiber_radius: float = 4.0
     gd_fiber_fraction: float = 0.35
     gd_target: float = 1.5
-    gd_scales: tuple[float, ...] = (0.0, 3.0, 10.0, 30.0)
+    gd_scales: tuple[float, ...] = (0.0, 10.0, 100.0, 1000.0)
     gd_samples: int = 32
     gd_steps: int = 50
     gd_eta: float = 0.0
@@ -129,7 +134,7 @@ _PAPER = dataclasses.replace(
     pc_grains=500,
     pc_targets=(80.0, 100.0, 140.0, 160.0, 180.0),
     pc_max_iter=100,
-    gd_scales=(0.0, 1.0, 3.0, 10.0, 30.0, 100.0),
+    gd_scales=(0.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0),
     gd_samples=256,
     gd_steps=100,
 )
@@ -144,6 +149,7 @@ _TINY = dataclasses.replace(
     tp_max_lag=4,
     tp_levels=1,
     tp_max_iter=20,
+    tp_polish_iter=5,
     pc_shape=(8, 8, 8),
     pc_grains=6,
     pc_targets=(150.0,),
@@ -183,7 +189,7 @@ _TINY = dataclasses.replace(
         fast_compile=True,
     ),
     gd_fiber_radius=2.0,
-    gd_scales=(0.0, 10.0),
+    gd_scales=(0.0, 100.0),
     gd_samples=4,
     gd_steps=4,
     gd_batch=4,

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -23,7 +24,6 @@ from jaxmicro.orientations import quat_to_matrix, random_quats
 from jaxmicro.reconstruct import Spec, characterize, descriptor, loss_terms, reconstruct
 from jaxmicro.reconstruct.lbfgsb import minimize_lbfgsb
 from jaxmicro.synth import rsa_disks, voronoi
-
 
 # ---- shared --------------------------------------------------------------------------------------
 
@@ -66,7 +66,9 @@ def anisotropic_family(key, n: int, shape, lengths, fraction) -> np.ndarray:
     Fourier space), thresholded at each field's own ``1 - fraction`` quantile.
     """
     freqs = jnp.meshgrid(*[jnp.fft.fftfreq(s) for s in shape], indexing="ij")
-    filt = jnp.exp(-sum((2 * jnp.pi * f * l) ** 2 for f, l in zip(freqs, lengths)) / 4.0)
+    filt = jnp.exp(
+        -sum((2 * jnp.pi * f * l) ** 2 for f, l in zip(freqs, lengths, strict=True)) / 4.0
+    )
 
     def one(k):
         noise = jax.random.normal(k, shape)
@@ -126,12 +128,35 @@ def two_phase_design(cfg) -> dict:
     # One compilation serves the plain run (w = 0) and every target: weight and goal are traced.
     @jax.jit
     def design(k, w, log_goal):
-        def extra(field):
-            m = field[..., 0]
-            grey = cfg.tp_grey_weight * jnp.mean(m * (1.0 - m))
-            return w * (log_ratio(m, contrast, **solve) - log_goal) ** 2 + grey
+        def extra(grey_weight):
+            def term(field):
+                m = field[..., 0]
+                grey = grey_weight * jnp.mean(m * (1.0 - m))
+                return w * (log_ratio(m, contrast, **solve) - log_goal) ** 2 + grey
 
-        return reconstruct(k, target, shape, spec, max_iter=cfg.tp_max_iter, extra_loss=extra)
+            return term
+
+        first = reconstruct(
+            k, target, shape, spec, max_iter=cfg.tp_max_iter, extra_loss=extra(cfg.tp_grey_weight)
+        )
+        if not cfg.tp_polish_iter:
+            return first
+        # Continuation at full resolution with a stronger push to {0, 1} (as SIMP raises its
+        # penalty): the soft design is near the target, the polish makes it two-phase.
+        polish = reconstruct(
+            k,
+            target,
+            shape,
+            dataclasses.replace(spec, levels=1),
+            max_iter=cfg.tp_polish_iter,
+            init=first.field,
+            extra_loss=extra(cfg.tp_polish_grey),
+        )
+        return polish._replace(
+            loss_history=jnp.concatenate([first.loss_history, polish.loss_history]),
+            initial_loss=first.initial_loss,
+            n_evaluations=first.n_evaluations + polish.n_evaluations,
+        )
 
     start_key = jax.random.fold_in(key, 2)
     real = jnp.result_type(float)
@@ -314,7 +339,7 @@ def cubic_young(constants, direction) -> float:
 
 
 def phase_fraction(x0):
-    """Model units ``{-1, +1}`` -> phase-1 fraction in [0, 1] (``(*spatial, 1)`` -> ``(*spatial)``)."""
+    """Model units ``{-1, +1}`` -> phase-1 fraction in [0, 1], ``(*spatial, 1) -> (*spatial)``."""
     return jnp.clip((x0[..., 0] + 1.0) / 2.0, 0.0, 1.0)
 
 
@@ -359,9 +384,7 @@ def reference_images(model, cfg, n: int) -> np.ndarray:
         return (np.asarray(ref) > (0 if ref.min() < 0 else 0.5)).astype(np.float64)[:n]
     shape = tuple(model.sample_shape[:-1])
     keys = jax.random.split(jax.random.key(cfg.seed + 7), n)
-    fields = [
-        rsa_disks(k, shape, cfg.gd_fiber_radius, cfg.gd_fiber_fraction)[0] for k in keys
-    ]
+    fields = [rsa_disks(k, shape, cfg.gd_fiber_radius, cfg.gd_fiber_fraction)[0] for k in keys]
     return np.stack([np.asarray(f, np.float64) for f in fields])
 
 

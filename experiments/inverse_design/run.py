@@ -111,9 +111,7 @@ def stage_polycrystal(cfg, out: Path) -> dict:
     edge = np.linspace(0, np.pi / 4, 30)
     tri_x = np.tan(edge / 2)  # [001]-[101] edge, then the [101]-[111] arc, closed
     arc = np.linspace(0, 1, 30)
-    d = np.stack([np.ones(30), arc, np.ones(30)], -1) / np.sqrt(
-        2 + arc[:, None] ** 2
-    ).repeat(3, 1)
+    d = np.stack([np.ones(30), arc, np.ones(30)], -1) / np.sqrt(2 + arc**2)[:, None]
     arc_x, arc_y = d[:, 0] / (1 + d[:, 2]), d[:, 1] / (1 + d[:, 2])
     for j, (title, q, e) in enumerate(sets):
         colours = np.asarray(ipf_color(q[ids[..., ids.shape[-1] // 2]], "cubic"))
@@ -197,7 +195,9 @@ def stage_guided(cfg, out: Path, model_arg: str | None = None) -> dict:
         sets[scale] = (binary, ratio)
     # S2 floor: the same error between two halves of the reference set.
     half = len(reference) // 2
-    floor = designs.describe_samples(reference[:half], designs.mean_two_point(reference[half:]), cfg)
+    floor = designs.describe_samples(
+        reference[:half], designs.mean_two_point(reference[half:]), cfg
+    )
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     bins = np.linspace(
@@ -227,7 +227,9 @@ def stage_guided(cfg, out: Path, model_arg: str | None = None) -> dict:
     fig.tight_layout()
     fig.savefig(out / "guided_samples.png", dpi=110)
     plt.close(fig)
-    np.savez_compressed(out / "guided_samples.npz", **{f"scale_{s:g}": b for s, (b, _) in sets.items()})
+    np.savez_compressed(
+        out / "guided_samples.npz", **{f"scale_{s:g}": b for s, (b, _) in sets.items()}
+    )
     return {
         "model": source,
         "shape": list(model.sample_shape),
@@ -360,6 +362,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument("--model", default=None, help="model of the guided stage (name or folder)")
     args = parser.parse_args(argv)
+    # float64 solves: in float32 the adjoint CG of effective_stiffness does not reach its
+    # tolerance and runs to maxiter (value + gradient 10-30x the forward solve; float64: 2x).
+    jax.config.update("jax_enable_x64", True)
     cfg = get_config(args.variant)
     stages = tuple(s for s in args.stages.split(",") if s)
     unknown = sorted(set(stages) - set(STAGES))

@@ -4,8 +4,9 @@ Each function wraps a denoiser ``eps_fn(x, t)`` and returns another one, so cond
 with each other and with any sampler (DDPM, DDIM, RePaint, the truncated diffusion of Local-Global
 Decomposition). ``property_guidance`` is the general form of ``two_point_guidance``: any
 differentiable function of the ``x_0`` estimate (an effective property of
-``jaxmicro.properties``, a descriptor) pulled toward a target. A score correction ``s_cond = s - g`` becomes ``eps_cond = eps + sqrt(1 - ab_t) g``
-through ``eps = -sqrt(1 - ab_t) s`` (``ab_t = schedule.alpha_bars[t]``).
+``jaxmicro.properties``, a descriptor) pulled toward a target. A score correction
+``s_cond = s - g`` becomes ``eps_cond = eps + sqrt(1 - ab_t) g`` through
+``eps = -sqrt(1 - ab_t) s`` (``ab_t = schedule.alpha_bars[t]``).
 
 References:
     Buzzy, Robertson & Kalidindi, Acta Mater. 2024 (rogsh-local-global) §3.3 eq. 6; Chung et al.,
