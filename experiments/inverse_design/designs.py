@@ -222,6 +222,18 @@ def young_modulus_z(c_eff):
     return 1.0 / jnp.linalg.inv(c_eff)[2, 2]
 
 
+def grain_stiffness(params, ids, crystal, *, tol, maxiter):
+    """Effective stiffness and ``SolveInfo`` of grains ``ids`` with orientations ``params``.
+
+    ``params``: ``(n_grains, 4)`` unnormalized quaternions (the design variables); ``ids``: grain
+    ids ``(n1, n2, n3)``; ``crystal``: ``(6, 6)`` Mandel single-crystal stiffness.
+    """
+    q = params / jnp.linalg.norm(params, axis=-1, keepdims=True)
+    return properties.effective_stiffness_with_info(
+        properties.rotate_stiffness(crystal, q[ids]), tol=tol, maxiter=maxiter
+    )
+
+
 def direction_angles(q) -> dict:
     """Mean angle (degrees) of the crystal direction along sample z to <100> and to <111>."""
     d = np.abs(np.asarray(quat_to_matrix(jnp.asarray(q)))[..., :, 2])  # g e_z: crystal frame
@@ -240,10 +252,7 @@ def texture_design(cfg) -> dict:
     solve = dict(tol=cfg.cg_tol, maxiter=cfg.cg_maxiter)
 
     def stiffness(params):
-        q = params / jnp.linalg.norm(params, axis=-1, keepdims=True)
-        return properties.effective_stiffness_with_info(
-            properties.rotate_stiffness(crystal, q[ids]), **solve
-        )
+        return grain_stiffness(params, ids, crystal, **solve)
 
     def young(params):
         return young_modulus_z(stiffness(params)[0])
