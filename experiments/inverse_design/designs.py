@@ -1,10 +1,11 @@
 """The three inverse designs as functions of a config; every solve is a ``jaxmicro`` call.
 
 - :func:`two_phase_design`: ``reconstruct`` with ``extra_loss = w (log(k_00/k_last) - log
-  target)^2`` next to S2 and mean variation, against the plain S2 reconstruction and the family.
+  target)^2 + g mean(m (1 - m))`` next to S2 and mean variation, then a full-resolution
+  continuation with a larger ``g``; against the plain run (``w = 0``) and the reference family.
 - :func:`texture_design`: per-grain quaternions -> ``rotate_stiffness`` -> ``effective_stiffness``
   -> ``E_z = 1 / S_33``, minimized by ``minimize_lbfgsb`` (unbounded: L-BFGS).
-- :func:`guided_sampling`: DDIM samples of a trained model with ``property_guidance`` toward a
+- :func:`guided_sampler`: DDIM samples of a trained model with ``property_guidance`` toward a
   target ``log(k_00/k_11)``, one compilation for every guidance scale.
 """
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -230,8 +231,12 @@ def stage_guided(cfg, out: Path, model_arg: str | None = None) -> dict:
     np.savez_compressed(
         out / "guided_samples.npz", **{f"scale_{s:g}": b for s, (b, _) in sets.items()}
     )
+    params = None if model.path is None else model.path / "params.npz"
     return {
         "model": source,
+        "params_sha256": hashlib.sha256(params.read_bytes()).hexdigest()[:16]
+        if params is not None and params.is_file()
+        else None,
         "shape": list(model.sample_shape),
         "target": cfg.gd_target,
         "steps": cfg.gd_steps,
