@@ -399,23 +399,34 @@ def reference_images(model, cfg, n: int) -> np.ndarray:
 
 
 def describe_samples(binary: np.ndarray, reference_s2: np.ndarray, cfg) -> dict:
-    """Per-sample ratio, volume fraction, and the S2 error of the set's mean S2."""
+    """Per-sample ratio and volume fraction, the S2 error of the set's mean S2 and per sample,
+    and the S2 anisotropy ``S2(L, 0) / S2(0, L)`` at ``L = H // 8`` (mean over samples)."""
     contrast = tuple(cfg.contrast)
     solve = dict(tol=cfg.cg_tol, maxiter=cfg.cg_maxiter)
     ratio_fn = jax.jit(jax.vmap(lambda m: jnp.exp(log_ratio(m, contrast, **solve))))
     ratios = np.asarray(ratio_fn(jnp.asarray(binary)))
-    s2 = mean_two_point(binary)
-    err = float(np.sum((s2 - reference_s2) ** 2) / np.sum(reference_s2**2))
-    vf = binary.mean(axis=(1, 2))
+    each = two_points(binary)
+    s2 = each.mean(axis=0)
+    norm = np.sum(reference_s2**2)
+    c, lag = s2.shape[0] // 2, s2.shape[0] // 8
     return {
         "ratio": ratios,
-        "volume_fraction": vf,
-        "s2_relative_error": err,
+        "volume_fraction": binary.mean(axis=(1, 2)),
+        "s2_relative_error": float(np.sum((s2 - reference_s2) ** 2) / norm),
+        "s2_sample_error_median": float(
+            np.median(np.sum((each - reference_s2) ** 2, axis=(1, 2)) / norm)
+        ),
+        "s2_anisotropy": float(np.mean(each[:, c + lag, c] / each[:, c, c + lag])),
         "s2_mean": s2,
     }
 
 
+def two_points(binary: np.ndarray) -> np.ndarray:
+    """Phase-1 auto-correlations ``(N, H, W)`` (centred) of {0, 1} images ``(N, H, W)``."""
+    fn = jax.jit(jax.vmap(lambda m: descriptors.two_point(m[..., None])[0, 0]))
+    return np.asarray(fn(jnp.asarray(binary)))
+
+
 def mean_two_point(binary: np.ndarray) -> np.ndarray:
     """Mean phase-1 auto-correlation ``(H, W)`` of a set of {0, 1} images ``(N, H, W)``."""
-    fn = jax.jit(jax.vmap(lambda m: descriptors.two_point(m[..., None])[0, 0]))
-    return np.asarray(fn(jnp.asarray(binary))).mean(axis=0)
+    return two_points(binary).mean(axis=0)

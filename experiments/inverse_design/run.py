@@ -190,6 +190,8 @@ def stage_guided(cfg, out: Path, model_arg: str | None = None) -> dict:
                 if len(ratio) > 1
                 else 0.0,
                 "s2_relative_error": stats["s2_relative_error"],
+                "s2_sample_error_median": stats["s2_sample_error_median"],
+                "s2_anisotropy": stats["s2_anisotropy"],
                 "seconds_per_sample": seconds / cfg.gd_samples,
             }
         )
@@ -248,6 +250,8 @@ def stage_guided(cfg, out: Path, model_arg: str | None = None) -> dict:
             "ratio_sd": float(ref_stats["ratio"].std(ddof=1)),
             "volume_fraction_mean": float(ref_stats["volume_fraction"].mean()),
             "s2_floor": floor["s2_relative_error"],
+            "s2_sample_error_median": floor["s2_sample_error_median"],
+            "s2_anisotropy": ref_stats["s2_anisotropy"],
         },
         "rows": rows,
     }
@@ -342,19 +346,22 @@ def report_markdown(cfg, results: dict) -> str:
             f"steps, eta {gd['eta']:g}, {gd['samples']} samples per scale; target k00/k11 = "
             f"{gd['target']:g} at contrast {cfg.contrast[0]:g}:{cfg.contrast[1]:g}. Training "
             f"images ({ref['images']}): ratio {ref['ratio_mean']:.3f} +- {ref['ratio_sd']:.3f}, "
-            f"volume fraction {ref['volume_fraction_mean']:.3f}; S2 error between two halves "
-            f"of them (floor) {ref['s2_floor']:.4f}.",
+            f"volume fraction {ref['volume_fraction_mean']:.3f}, S2 anisotropy "
+            f"{_f(ref.get('s2_anisotropy'))}; S2 error between two halves of them (floor) "
+            f"{ref['s2_floor']:.4f}, per sample (median) {_f(ref.get('s2_sample_error_median'))}.",
             "",
             "| scale | ratio mean +- sd | median | within 10% of target | vol. frac. | "
-            "S2 err (mean S2 vs training) | s/sample |",
-            "|---|---|---|---|---|---|---|",
+            "S2 err (mean S2 vs training) | S2 err per sample (median) | S2 anisotropy | "
+            "s/sample |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for row in gd["rows"]:
             lines.append(
                 f"| {row['scale']:g} | {row['ratio_mean']:.3f} +- {row['ratio_sd']:.3f} | "
                 f"{row['ratio_median']:.3f} | {row['share_within_10pct']:.2f} | "
                 f"{row['volume_fraction_mean']:.3f} +- {row['volume_fraction_sd']:.3f} | "
-                f"{row['s2_relative_error']:.4f} | {row['seconds_per_sample']:.2f} |"
+                f"{row['s2_relative_error']:.4f} | {_f(row.get('s2_sample_error_median'))} | "
+                f"{_f(row.get('s2_anisotropy'))} | {row['seconds_per_sample']:.2f} |"
             )
         lines.append("")
     return "\n".join(lines)
