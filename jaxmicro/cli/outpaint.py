@@ -6,7 +6,8 @@ denoiser from ``Model.eps_fn`` (``jaxmicro.train.denoiser``).
 
 A shipped model's card may name its sampler (``card["outpaint"]``: ``resample``, ``jump``,
 ``plain_tail``, ``num_steps``, ``eta``, ``batch_size``): it is the default sampler with
-``--model``, and any sampler option on the command line replaces it (``sampler_settings``).
+``--model``, and any sampler option on the command line replaces it
+(``jaxmicro.outpaint.card_sampler``).
 ``--stl example`` is the example part shipped in the model's folder (``card["example"]``: ``stl``
 and its ``voxel``).
 """
@@ -89,6 +90,7 @@ def register(subparsers) -> None:
 # The library's argument names -> this command's options, for its error messages.
 _OPTIONS = {
     "shape": "--shape",
+    "stl": "--stl",
     "voxel": "--voxel",
     "out_dir": "--out",
     "batch_size": "--batch-size",
@@ -100,43 +102,15 @@ _OPTIONS = {
     "reference": "--reference",
 }
 
-# Sampler options: (argument, library name, library default).
-SAMPLER_OPTIONS = (
-    ("batch_size", "batch_size", 24),
-    ("resample", "resample", 10),
-    ("jump", "jump", 1),
-    ("plain_tail", "plain_tail", 25),
-    ("steps", "num_steps", None),
-    ("eta", "eta", 1.0),
-)
-
-
-def sampler_settings(args: argparse.Namespace, card: dict) -> dict:
-    """The outpaint sampler keywords.
-
-    The card's ``outpaint`` settings are the defaults of a shipped model. Any sampler option on
-    the command line (``--resample``, ``--jump``, ``--plain-tail``, ``--steps``, ``--eta``)
-    replaces the card's sampler as a whole (the library's defaults fill the rest), so a partial
-    override never mixes two samplers. ``--batch-size`` is independent.
-    """
-    from_card = card.get("outpaint", {}) if isinstance(card, dict) else {}
-    explicit = any(getattr(args, arg, None) is not None for arg, *_ in SAMPLER_OPTIONS[1:])
-    settings = {}
-    for arg, name, default in SAMPLER_OPTIONS:
-        value = getattr(args, arg, None)
-        if value is None:
-            use_card = name == "batch_size" or not explicit
-            value = from_card.get(name, default) if use_card else default
-        settings[name] = value
-    return settings
-
-
-def example_part(model, voxel: float | None) -> tuple[str, float | None]:
-    """The STL path and voxel size of ``--stl example`` (the model folder's example part)."""
-    example = model.card.get("example") if isinstance(model.card, dict) else None
-    if not example or model.path is None or not (model.path / example["stl"]).is_file():
-        raise ValueError("--stl: 'example' needs a shipped model with an example part (--model)")
-    return str(model.path / example["stl"]), voxel if voxel is not None else example.get("voxel")
+# Sampler options: argument -> library keyword (defaults: the card's, else the library's).
+SAMPLER_OPTIONS = {
+    "batch_size": "batch_size",
+    "resample": "resample",
+    "jump": "jump",
+    "plain_tail": "plain_tail",
+    "steps": "num_steps",
+    "eta": "eta",
+}
 
 
 def _named(err: ValueError, default: str) -> ValueError:
@@ -154,7 +128,13 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     init_distributed(args)
-    from jaxmicro.outpaint import outpaint, region_from_shape, region_from_stl
+    from jaxmicro.outpaint import (
+        card_sampler,
+        example_part,
+        outpaint,
+        region_from_shape,
+        region_from_stl,
+    )
     from jaxmicro.train import batch_mesh
     from jaxmicro.train.parallel import is_primary
 
@@ -169,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
         if args.shape:
             shape, mask = region_from_shape(args.shape, block)
         elif args.stl == "example" and not Path(args.stl).is_file():
-            shape, mask = region_from_stl(*example_part(model, args.voxel), block)
+            part = example_part(model.path, model.card, args.voxel)
+            shape, mask = region_from_stl(*part, block)
         else:
             shape, mask = region_from_stl(args.stl, args.voxel, block)
     except ValueError as err:
@@ -181,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as err:
             raise ValueError(f"--reference: cannot read {args.reference} ({err})") from None
     out = Path(args.out)
-    sampler = sampler_settings(args, model.card)
+    overrides = {name: getattr(args, arg) for arg, name in SAMPLER_OPTIONS.items()}
+    sampler = card_sampler(model.card, overrides)
     print(f"volume {shape}, block {block}, {mesh.size} device(s) -> {out}; sampler {sampler}")
     try:  # arguments are checked, and --out prepared, before any generation
         summary = outpaint(

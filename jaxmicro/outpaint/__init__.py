@@ -10,6 +10,7 @@ References:
 """
 
 from .cad import mask_surface, read_stl, voxelize, write_stl
+from .card import SAMPLER_KEYS, card_sampler, example_part
 from .execute import outpaint_volume, repaint_inpainter
 from .pipeline import denoiser_calls_per_block, outpaint, region_from_shape, region_from_stl
 from .plan import plan_blocks, planned_order
@@ -21,6 +22,9 @@ from .report import (
 )
 
 __all__ = [
+    "SAMPLER_KEYS",
+    "card_sampler",
+    "example_part",
     "compare_statistics",
     "denoiser_calls_per_block",
     "grain_statistics",
