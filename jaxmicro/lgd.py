@@ -21,7 +21,6 @@ References:
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 
 import jax
@@ -188,7 +187,7 @@ def lgd_run(
     from flax import nnx
     from tqdm.auto import tqdm
 
-    from jaxmicro.train.config import config_to_dict
+    from jaxmicro.train.sampling import config_key
 
     ref = np.asarray(reference, np.float32)
     if ref.ndim == len(model.config.data.shape):
@@ -212,7 +211,7 @@ def lgd_run(
     graphdef, state = nnx.split(model.network)
     run = _compiled_lgd(
         graphdef,
-        json.dumps(config_to_dict(model.config), sort_keys=True, default=str),
+        config_key(model.config),
         tuple(sorted(options.items())),
     )
 
@@ -250,26 +249,15 @@ _STATIC_OPTIONS = {"t0", "renoise", "guidance_scale", "num_steps", "periodic", "
 
 
 @functools.cache
-def _compiled_lgd(graphdef, config_key: str, options: tuple):
+def _compiled_lgd(graphdef, config_json: str, options: tuple):
     """The jitted ``run(network_state, reference, strength, key, n)`` of one model structure,
     config and set of static options: parameters, reference and the 1-point weight are
     arguments, so models of one structure, references of one shape and both weightings share
     one compilation (``n`` is static)."""
-    from flax import nnx
-
-    from jaxmicro.train.config import TrainConfig, config_from_dict, make_schedule
-    from jaxmicro.train.denoiser import denoiser, unet_apply
-
-    config = config_from_dict(TrainConfig, json.loads(config_key))
-    schedule = make_schedule(config, dtype=jnp.float32)
+    from jaxmicro.train.sampling import network_eps_fn
 
     def run(state, reference, strength, key, n):
-        eps_fn = denoiser(
-            unet_apply(nnx.merge(graphdef, state)),
-            schedule,
-            parameterization=config.parameterization,
-            learned_variance=config.model.learned_variance,
-        )
+        eps_fn, schedule = network_eps_fn(graphdef, state, config_json)
         return lgd_sample(key, eps_fn, schedule, reference, n, strength=strength, **dict(options))
 
     return jax.jit(run, static_argnums=4)

@@ -123,7 +123,7 @@ def generate(
     graphdef, state = nnx.split(model.network)
     run = _compiled_sampler(
         graphdef,
-        json.dumps(config_to_dict(config), sort_keys=True, default=str),
+        config_key(config),
         tuple(shape),
         batch,
         sampler,
@@ -143,10 +143,35 @@ def generate(
     return x
 
 
+def config_key(config) -> str:
+    """A hashable key of a training config (its sorted JSON), for caches of compiled programs."""
+    return json.dumps(config_to_dict(config), sort_keys=True, default=str)
+
+
+def network_eps_fn(graphdef, state, config_json: str, **options):
+    """``(eps_fn, schedule)`` of the network ``nnx.merge(graphdef, state)`` trained with the
+    config of :func:`config_key` ``config_json``: ``jaxmicro.train.denoiser`` with the config's
+    parameterization and variance, ``options`` passed on (conditions, guidance, mesh, ...).
+    Built inside the jitted programs that take the network state as an argument."""
+    from jaxmicro.train.config import TrainConfig, config_from_dict, make_schedule
+    from jaxmicro.train.denoiser import denoiser, unet_apply
+
+    config = config_from_dict(TrainConfig, json.loads(config_json))
+    schedule = make_schedule(config, dtype=jnp.float32)
+    eps_fn = denoiser(
+        unet_apply(nnx.merge(graphdef, state)),
+        schedule,
+        parameterization=config.parameterization,
+        learned_variance=config.model.learned_variance,
+        **options,
+    )
+    return eps_fn, schedule
+
+
 @functools.cache
 def _compiled_sampler(
     graphdef,
-    config_key,
+    config_json,
     shape,
     batch,
     sampler,
@@ -162,18 +187,15 @@ def _compiled_sampler(
     Cached on the network's structure, the config and the settings (not on parameter values), so
     repeated ``generate`` calls (chunks, condition values, checkpoints) compile once.
     """
-    from jaxmicro.train.config import TrainConfig, config_from_dict, make_schedule
-    from jaxmicro.train.denoiser import denoiser, unet_apply
+    from jaxmicro.train.config import TrainConfig, config_from_dict
 
-    config = config_from_dict(TrainConfig, json.loads(config_key))
-    schedule = make_schedule(config, dtype=jnp.float32)
+    fast = config_from_dict(TrainConfig, json.loads(config_json)).fast_compile
 
     def run(state, key, conditions):
-        eps_fn = denoiser(
-            unet_apply(nnx.merge(graphdef, state)),
-            schedule,
-            parameterization=config.parameterization,
-            learned_variance=config.model.learned_variance,
+        eps_fn, schedule = network_eps_fn(
+            graphdef,
+            state,
+            config_json,
             conditions=conditions,
             guidance_scale=guidance_scale,
             mesh=mesh,
@@ -188,7 +210,7 @@ def _compiled_sampler(
             key, eps_fn, schedule, shape, batch=batch, num_steps=steps, eta=eta, clip_x0=clip_x0
         )
 
-    return jax.jit(run, compiler_options=FAST_COMPILE if config.fast_compile else None)
+    return jax.jit(run, compiler_options=FAST_COMPILE if fast else None)
 
 
 def _rows(value: np.ndarray, name: str, start: int, stop: int, n: int) -> np.ndarray:
