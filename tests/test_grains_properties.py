@@ -41,12 +41,12 @@ def test_neighbours_and_nearest_centroids_match_brute_force():
         adjacent |= {tuple(sorted(p)) for p in zip(labels.ravel(), nb.ravel(), strict=True)}
     adjacent = {p for p in adjacent if p[0] != p[1]}
     counts = [sum(g in p for p in adjacent) for g in props["label"]]
-    np.testing.assert_array_equal(props["neighbor_count"], counts)
+    np.testing.assert_array_equal(props["neighbour_count"], counts)
     c = props["centroid"]
     d = c[:, None] - c[None]
     d -= 16 * np.round(d / 16)
     dist = np.linalg.norm(d, axis=-1) + np.diag(np.full(len(c), np.inf))
-    np.testing.assert_allclose(props["nearest_neighbor_distance"], dist.min(1), rtol=1e-12)
+    np.testing.assert_allclose(props["nearest_neighbour_distance"], dist.min(1), rtol=1e-12)
     assert not props["touches_border"].any()
 
 
@@ -57,7 +57,7 @@ def test_periodic_properties_are_invariant_under_rolling():
     rolled = grains.grain_properties(np.roll(labels, shift, axis=(0, 1, 2)), periodic=True)
     np.testing.assert_array_equal(rolled["volume"], base["volume"])
     np.testing.assert_allclose(rolled["centroid"], np.mod(base["centroid"] + shift, 18), atol=1e-9)
-    for key in ("axis_lengths", "surface_area", "sphericity", "nearest_neighbor_distance"):
+    for key in ("axis_lengths", "surface_area", "sphericity", "nearest_neighbour_distance"):
         np.testing.assert_allclose(rolled[key], base[key], rtol=1e-9)
 
 

@@ -176,9 +176,9 @@ def test_orientations_recover_voronoi(open_volume, periodic_volume):
     assert_same_partition(periodic_volume, periodic)
 
 
-def test_neighbor_disorientation_matches_pairwise():
+def test_neighbour_disorientation_matches_pairwise():
     q = jnp.asarray(grain_orientations(np.arange(60).reshape(4, 5, 3), 3, 0.0))
-    got = grains.neighbor_disorientation(q, "hexagonal")
+    got = grains.neighbour_disorientation(q, "hexagonal")
     for axis in range(3):
         want = orientations.misorientation_angle(q, jnp.roll(q, -1, axis=axis), "hexagonal")
         np.testing.assert_allclose(got[axis], want, atol=1e-12)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxmicro import _validate
-from jaxmicro._grid import face_neighbours
+from jaxmicro._grid import face_neighbours, face_pairs
 
 
 def _grain_ids(ids) -> np.ndarray:
@@ -19,12 +19,9 @@ def _grain_ids(ids) -> np.ndarray:
 def _boundary_faces(ids: np.ndarray, periodic: bool) -> np.ndarray:
     """Number of voxel faces on each grain's boundary, per grain ID (0..max)."""
     n = int(ids.max()) + 1
-    faces = np.zeros(n, np.int64)
-    for axis in range(ids.ndim):
-        a, b = face_neighbours(ids, axis, periodic)
-        cut = a != b
-        faces += np.bincount(a[cut], minlength=n) + np.bincount(b[cut], minlength=n)
-    return faces
+    a, b = face_pairs(ids, periodic)
+    cut = a != b
+    return np.bincount(a[cut], minlength=n) + np.bincount(b[cut], minlength=n)
 
 
 def grain_sphericity(ids, *, periodic: bool = True) -> np.ndarray:
@@ -76,9 +73,7 @@ def mean_intercept_lengths(ids, *, periodic: bool = True) -> np.ndarray:
     ids = _grain_ids(ids)
     out = []
     for axis in range(ids.ndim):
-        if periodic:
-            crossings = np.count_nonzero(ids != np.roll(ids, 1, axis=axis))
-        else:
-            crossings = np.count_nonzero(np.diff(ids, axis=axis))
+        a, b = face_neighbours(ids, axis, periodic)
+        crossings = np.count_nonzero(a != b)
         out.append(ids.size / crossings if crossings else np.inf)
     return np.asarray(out)

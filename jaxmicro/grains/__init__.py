@@ -20,13 +20,13 @@ are jitted JAX functions.
 """
 
 from ._continuous import noise_scale, segment_continuous
-from ._orientation import neighbor_disorientation, segment_orientations
+from ._orientation import neighbour_disorientation, segment_orientations
 from ._palette import quantize_palette, segment_palette
 from ._properties import grain_properties
 
 __all__ = [
     "grain_properties",
-    "neighbor_disorientation",
+    "neighbour_disorientation",
     "noise_scale",
     "quantize_palette",
     "segment_continuous",

@@ -32,8 +32,9 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from .._grid import face_pairs
 from .._validate import check_choice, check_finite, check_ndim
-from ._graph import absorb_small, fill_unassigned, open_edges, relabel_sequential
+from ._graph import absorb_small, fill_unassigned, relabel_sequential
 
 _METHODS = ("regions", "dbscan")
 
@@ -46,14 +47,8 @@ def noise_scale(field: np.ndarray, periodic: bool = False) -> float:
     15% of the face pairs straddle a boundary), so it is refined twice on the differences below
     ``4 sqrt 2`` times the current estimate, which drops almost all boundary jumps and no noise.
     """
-    diffs = np.concatenate(
-        [
-            np.abs(field - np.roll(field, -1, axis=a))[
-                open_edges(np.ones(field.shape, bool), a, periodic)
-            ]
-            for a in range(field.ndim)
-        ]
-    )
+    a, b = face_pairs(field, periodic)
+    diffs = np.abs(a - b)
     unit = 0.6745 * np.sqrt(2.0)
     sigma = float(np.median(diffs)) / unit
     for _ in range(2):
@@ -68,7 +63,7 @@ def _union(pairs: np.ndarray, n: int) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def _best_neighbors(pairs: np.ndarray, cost: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _best_neighbours(pairs: np.ndarray, cost: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """For every node (0..n-1), its lowest-cost neighbour and that cost (-1, inf if isolated)."""
     src = np.concatenate([pairs[:, 0], pairs[:, 1]])
     dst = np.concatenate([pairs[:, 1], pairs[:, 0]])
@@ -97,7 +92,7 @@ def _merge_round(pairs, sums, counts, *, threshold, floor=0.0, min_size=None):
     means = sums / counts
     diff = np.abs(means[pairs[:, 0]] - means[pairs[:, 1]])
     stderr = np.sqrt(1.0 / counts[pairs[:, 0]] + 1.0 / counts[pairs[:, 1]])
-    best, cost = _best_neighbors(pairs, diff / np.maximum(stderr, floor / threshold), n)
+    best, cost = _best_neighbours(pairs, diff / np.maximum(stderr, floor / threshold), n)
     accept = (best >= 0) & (cost < threshold if min_size is None else counts < min_size)
     chosen = np.flatnonzero(accept)
     mapping = _union(np.stack([chosen, best[chosen]], axis=1), n)
@@ -112,21 +107,17 @@ def _merge_round(pairs, sums, counts, *, threshold, floor=0.0, min_size=None):
     )
 
 
-def _face_pairs(shape, periodic: bool) -> np.ndarray:
+def _voxel_pairs(shape, periodic: bool) -> np.ndarray:
     """Flat-index pairs ``(m, 2)`` of all face neighbours, smaller index first, unique."""
-    ids = np.arange(int(np.prod(shape))).reshape(shape)
-    pairs = []
-    for a in range(len(shape)):
-        keep = open_edges(np.ones(shape, bool), a, periodic)
-        pairs.append(np.stack([ids[keep], np.roll(ids, -1, axis=a)[keep]], axis=1))
-    return np.unique(np.sort(np.concatenate(pairs), axis=1), axis=0)
+    a, b = face_pairs(np.arange(int(np.prod(shape))).reshape(shape), periodic)
+    return np.unique(np.sort(np.stack([a, b], axis=1), axis=1), axis=0)
 
 
 def _region_merging(
     field: np.ndarray, *, k: float, resolution: float, min_size: int, periodic: bool
 ):
     values = field.ravel().astype(np.float64)
-    pairs = _face_pairs(field.shape, periodic)
+    pairs = _voxel_pairs(field.shape, periodic)
     sigma = noise_scale(field, periodic)
     spread = float(values.max() - values.min()) if values.size else 0.0
     # a noiseless field has sigma = 0: then only equal means merge (up to rounding)
@@ -181,10 +172,11 @@ def _dbscan_tiled(field, *, eps, min_samples, value_scale, tile, overlap, period
         # voxels across the wrap are spatial distance 1 apart, as DBSCAN would see them
         reach = np.sqrt(max(eps**2 - 1.0, 0.0)) / value_scale
         for a in range(nd):
-            nb = np.roll(current, -1, axis=a)
-            near = np.abs(field - np.roll(field, -1, axis=a)) <= reach
-            wrap = ~open_edges(np.ones(shape, bool), a, False) & near & (current >= 0) & (nb >= 0)
-            seams.append(np.stack([current[wrap], nb[wrap]], axis=1))
+            # the pairs across the wrap: the last slice and the first
+            last, first = np.take(current, -1, axis=a), np.take(current, 0, axis=a)
+            near = np.abs(np.take(field, -1, axis=a) - np.take(field, 0, axis=a)) <= reach
+            wrap = near & (last >= 0) & (first >= 0)
+            seams.append(np.stack([last[wrap], first[wrap]], axis=1))
     seams = np.concatenate(seams) if seams else np.zeros((0, 2), np.int64)
     mapping = _union(seams, max(offset, 1))
     labels = np.where(current >= 0, mapping[np.maximum(current, 0)] + 1, 0)

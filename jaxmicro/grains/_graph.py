@@ -1,8 +1,8 @@
 """Face-neighbour graphs on voxel grids: connected components, adjacency, absorbing small grains.
 
-A voxel grid of shape ``(*spatial)`` is a graph whose edges join face neighbours. Along each axis
-the edge from voxel ``i`` goes to ``roll(i, -1, axis)``; with ``periodic=False`` the edges leaving
-the last slice are dropped. Segmentation modes only differ in which edges they keep, so they all
+A voxel grid of shape ``(*spatial)`` is a graph whose edges join face neighbours: the pairs of
+``jaxmicro._grid.face_neighbours`` (voxel ``i`` and its successor along each axis, across the
+wrap only if ``periodic``). Segmentation modes only differ in which edges they keep, so they all
 build per-axis boolean edge masks and call :func:`components`.
 
 These are host-side NumPy/SciPy routines: their outputs have data-dependent sizes (the number of
@@ -18,16 +18,7 @@ from scipy import ndimage as ndi
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-
-def open_edges(edge: np.ndarray, axis: int, periodic: bool) -> np.ndarray:
-    """Drops the wrap-around edges of ``edge`` along ``axis`` unless ``periodic``."""
-    if periodic:
-        return edge
-    edge = edge.copy()
-    index = [slice(None)] * edge.ndim
-    index[axis] = -1
-    edge[tuple(index)] = False
-    return edge
+from .._grid import face_neighbours, face_pairs
 
 
 def relabel_sequential(labels: np.ndarray) -> np.ndarray:
@@ -49,7 +40,7 @@ def components(edges: Sequence[np.ndarray], periodic: bool) -> np.ndarray:
     Args:
         edges: one boolean array of shape ``(*spatial)`` per axis; ``edges[a][i]`` says whether
             voxel ``i`` is joined to its successor along axis ``a`` (wrapping around).
-        periodic: keep the wrap-around edges.
+        periodic: keep the wrap-around edges (else the last slice's flags are ignored).
 
     Returns:
         int32 labels of shape ``(*spatial)``, 1..n in order of each component's first voxel.
@@ -58,9 +49,11 @@ def components(edges: Sequence[np.ndarray], periodic: bool) -> np.ndarray:
     ids = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
     src, dst = [], []
     for axis, edge in enumerate(edges):
-        keep = open_edges(np.asarray(edge, bool), axis, periodic)
-        src.append(ids[keep])
-        dst.append(np.roll(ids, -1, axis=axis)[keep])
+        a, b = face_neighbours(ids, axis, periodic)
+        # the flag of each pair sits at its first voxel
+        keep, _ = face_neighbours(np.asarray(edge, bool), axis, periodic)
+        src.append(a[keep])
+        dst.append(b[keep])
     src, dst = np.concatenate(src), np.concatenate(dst)
     graph = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(ids.size, ids.size))
     _, labels = connected_components(graph, directed=False)
@@ -69,14 +62,10 @@ def components(edges: Sequence[np.ndarray], periodic: bool) -> np.ndarray:
 
 def label_pairs(labels: np.ndarray, periodic: bool) -> np.ndarray:
     """Unique pairs ``(a, b)``, ``a < b``, of face-adjacent positive labels, shape ``(m, 2)``."""
-    pairs = []
-    for axis in range(labels.ndim):
-        nb = np.roll(labels, -1, axis=axis)
-        keep = open_edges(labels != nb, axis, periodic) & (labels > 0) & (nb > 0)
-        a, b = labels[keep], nb[keep]
-        pairs.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
-    pairs = np.concatenate(pairs) if pairs else np.zeros((0, 2), labels.dtype)
-    return np.unique(pairs, axis=0)
+    a, b = face_pairs(labels, periodic)
+    keep = (a != b) & (a > 0) & (b > 0)
+    a, b = a[keep], b[keep]
+    return np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1), axis=0)
 
 
 def fill_unassigned(labels: np.ndarray, periodic: bool) -> np.ndarray:

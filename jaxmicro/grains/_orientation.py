@@ -14,7 +14,7 @@ from ._graph import absorb_small, components
 
 
 @partial(jax.jit, static_argnames=("symmetry",))
-def neighbor_disorientation(q: jax.Array, symmetry: str) -> jax.Array:
+def neighbour_disorientation(q: jax.Array, symmetry: str) -> jax.Array:
     """Disorientation (radians) between each voxel and its successor along every spatial axis.
 
     Args:
@@ -69,7 +69,7 @@ def segment_orientations(
     check_unit_norm(q, "q")
     if not threshold_deg > 0:
         raise ValueError(f"threshold_deg: expected a positive angle, got {threshold_deg}")
-    angles = np.asarray(neighbor_disorientation(jnp.asarray(q), symmetry))
+    angles = np.asarray(neighbour_disorientation(jnp.asarray(q), symmetry))
     edges = list(angles < np.deg2rad(threshold_deg))
     labels = components(edges, periodic)
     return absorb_small(labels, int(min_size), periodic)

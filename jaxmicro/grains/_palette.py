@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._grid import face_neighbours
 from .._validate import check_finite, check_ndim, check_trailing
 from ._graph import absorb_small, components
 from ._split import split_merged
@@ -76,7 +77,8 @@ def segment_palette(
     if not jnp.issubdtype(rgb.dtype, jnp.floating):
         rgb = rgb.astype(jnp.float32)
     index = np.asarray(quantize_palette(rgb, jnp.asarray(palette)))
-    edges = [index == np.roll(index, -1, axis=a) for a in range(index.ndim)]
+    # every voxel against its successor, wrapping; ``components`` drops the wrap unless periodic
+    edges = [np.equal(*face_neighbours(index, a, True)) for a in range(index.ndim)]
     labels = components(edges, periodic)
     labels = absorb_small(labels, int(min_size), periodic)
     if split_h is not None:

@@ -150,9 +150,9 @@ def grain_properties(
         - ``'sphericity'`` ``(n,)``: ``pi^(1/3) (6 V)^(2/3) / A`` (2-D: ``2 sqrt(pi A) / P``).
           Marching cubes cuts voxel corners, so grains of a few voxels can exceed 1 (a single
           voxel gives 2.8); filter by volume before comparing distributions.
-        - ``'nearest_neighbor_distance'`` ``(n,)``: distance to the nearest other centroid
+        - ``'nearest_neighbour_distance'`` ``(n,)``: distance to the nearest other centroid
           (minimum image if periodic; NaN with a single grain).
-        - ``'neighbor_count'`` ``(n,)`` int: grains sharing a face with this one.
+        - ``'neighbour_count'`` ``(n,)`` int: grains sharing a face with this one.
         - ``'touches_border'`` ``(n,)`` bool: the grain reaches the box faces (never if periodic).
         - ``'mean_orientation'`` ``(n, 4)``: with ``orientations``, the symmetry-aware mean
           quaternion in the fundamental zone.
@@ -218,7 +218,7 @@ def grain_properties(
     else:
         nearest = np.full(len(grains), np.nan)
     pairs = label_pairs(labels, periodic)
-    neighbor_count = np.bincount(pairs.ravel(), minlength=len(counts))[grains]
+    neighbour_count = np.bincount(pairs.ravel(), minlength=len(counts))[grains]
     if periodic:
         touches = np.zeros(len(grains), bool)
     else:
@@ -237,8 +237,8 @@ def grain_properties(
         "aspect_ratio": axis_lengths[:, -1] / axis_lengths[:, 0],
         "surface_area": area,
         "sphericity": sphericity,
-        "nearest_neighbor_distance": nearest,
-        "neighbor_count": neighbor_count,
+        "nearest_neighbour_distance": nearest,
+        "neighbour_count": neighbour_count,
         "touches_border": touches,
     }
     if orientations is not None:

@@ -14,7 +14,8 @@ from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
-from ._graph import open_edges, relabel_sequential
+from .._grid import boundary_mask
+from ._graph import relabel_sequential
 
 
 def boundary_distance(labels: np.ndarray, periodic: bool) -> np.ndarray:
@@ -23,11 +24,7 @@ def boundary_distance(labels: np.ndarray, periodic: bool) -> np.ndarray:
     Voxels with a face neighbour of a different label have distance 1. With ``periodic``, the
     distance is exact up to 32 voxels across the wrap (the field is padded by that much).
     """
-    interior = np.ones(labels.shape, bool)
-    for axis in range(labels.ndim):
-        nb = np.roll(labels, -1, axis=axis)
-        differs = open_edges(labels != nb, axis, periodic)
-        interior &= ~differs & ~np.roll(differs, 1, axis=axis)
+    interior = ~boundary_mask(labels, periodic)
     if not periodic:
         return ndi.distance_transform_edt(interior) + (~interior)
     pad = [(min(n // 2, 32),) * 2 for n in labels.shape]

@@ -30,14 +30,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._grid import boundary_mask
+
 KINDS = ("auto", "ids", "phase", "binary", "rgb", "quat", "continuous")
 PROPERTIES = (
     "volume",
     "equivalent_diameter",
     "aspect_ratio",
     "sphericity",
-    "nearest_neighbor_distance",
-    "neighbor_count",
+    "nearest_neighbour_distance",
+    "neighbour_count",
 )
 _PHASE_KINDS = ("phase", "binary")
 # sampler outputs may overshoot [-1, 1] a little
@@ -185,17 +187,6 @@ class _Options:
     n_phases: int
 
 
-def _boundaries(labels, periodic: bool) -> np.ndarray:
-    """Indicator ``(*spatial)`` of voxels with a face neighbour of another label."""
-    out = np.zeros(labels.shape, bool)
-    for axis in range(labels.ndim):
-        differs = labels != np.roll(labels, -1, axis=axis)
-        if not periodic:
-            differs[(slice(None),) * axis + (-1,)] = False
-        out |= differs | np.roll(differs, 1, axis=axis)
-    return out
-
-
 def _labels(sample, kind: str, o: _Options):
     from .. import grains
 
@@ -225,7 +216,7 @@ def _indicators(sample, labels, kind: str, o: _Options) -> np.ndarray:
         return phase_indicators(
             np.asarray(grains.quantize_palette(sample, o.palette)), len(o.palette)
         )
-    return _boundaries(labels, o.periodic)[..., None].astype(np.float32)
+    return boundary_mask(labels, o.periodic)[..., None].astype(np.float32)
 
 
 def _image(sample, labels, kind: str, o: _Options, value_range) -> np.ndarray:
@@ -242,7 +233,7 @@ def _image(sample, labels, kind: str, o: _Options, value_range) -> np.ndarray:
     if kind == "continuous":
         lo, hi = value_range
         return np.clip((sample - lo) / max(hi - lo, 1e-12), 0, 1)[..., None]
-    return _boundaries(labels, o.periodic)[..., None].astype(np.float32)
+    return boundary_mask(labels, o.periodic)[..., None].astype(np.float32)
 
 
 def _slices(image, dim: int) -> list[np.ndarray]:

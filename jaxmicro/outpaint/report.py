@@ -28,7 +28,7 @@ import numpy as np
 STATISTICS = (
     "volume",
     "aspect_ratio",
-    "nearest_neighbor_distance",
+    "nearest_neighbour_distance",
     "aspect_ratio_b_a",
     "aspect_ratio_c_b",
 )
@@ -68,7 +68,7 @@ def grain_statistics(labels: np.ndarray, *, boundary: str = "exclude") -> dict[s
             opposite faces (whole grains of a periodic volume), none dropped.
 
     Returns:
-        ``{'volume', 'aspect_ratio', 'nearest_neighbor_distance', 'aspect_ratio_b_a',
+        ``{'volume', 'aspect_ratio', 'nearest_neighbour_distance', 'aspect_ratio_b_a',
         'aspect_ratio_c_b'}``, each ``(n,)`` float64 over the measured grains (voxels; ratios of
         the principal axis lengths ``a >= b >= c``: ``aspect_ratio`` is ``c / a``; voxels).
         Nearest-centroid distances are to all grains, dropped ones included (their centroids are
@@ -100,7 +100,7 @@ def grain_statistics(labels: np.ndarray, *, boundary: str = "exclude") -> dict[s
             keep = ~_cut(pieces, np.asarray(props["label"]))
     out = {
         "volume": np.asarray(props["volume"], np.float64),
-        "nearest_neighbor_distance": np.asarray(props["nearest_neighbor_distance"], np.float64),
+        "nearest_neighbour_distance": np.asarray(props["nearest_neighbour_distance"], np.float64),
         **_aspects(props),
     }
     return {name: out[name][keep] for name in STATISTICS}

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmicro import descriptors as D
+from jaxmicro._grid import face_neighbours
 from jaxmicro.orientations import IPF_SYMMETRIES, ipf_color, misorientation_angle
 from jaxmicro.reconstruct.solve import orientations_of
 from jaxmicro.reconstruct.spec import Spec
@@ -181,7 +182,8 @@ def boundary_fraction(field, spec: Spec, *, threshold_deg: float = 5.0) -> float
         angles = [misorientation_angle(q, jnp.roll(q, 1, axis=a), spec.symmetry) for a in range(nd)]
         return float(np.mean([np.mean(np.asarray(a) > np.deg2rad(threshold_deg)) for a in angles]))
     labels = phase_labels(x)
-    return float(np.mean([np.mean(labels != np.roll(labels, 1, axis=a)) for a in range(nd)]))
+    differs = [np.not_equal(*face_neighbours(labels, a, True)) for a in range(nd)]
+    return float(np.mean([np.mean(d) for d in differs]))
 
 
 def _pyplot():

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmicro import _validate
-from jaxmicro._grid import face_neighbours
+from jaxmicro._grid import face_pairs
 
 
 def grain_adjacency(ids, *, periodic: bool = True) -> np.ndarray:
@@ -33,11 +33,7 @@ def grain_adjacency(ids, *, periodic: bool = True) -> np.ndarray:
     _validate.check_ndim(ids, "ids", (2, 3), "a 2D or 3D grain-ID field")
     if not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(f"ids: expected integer grain IDs, got dtype {ids.dtype}")
-    pairs = []
-    for axis in range(ids.ndim):
-        a, b = face_neighbours(ids, axis, periodic)
-        pairs.append(np.stack([a.ravel(), b.ravel()], axis=1))
-    pairs = np.concatenate(pairs).astype(np.int64)
+    pairs = np.stack(face_pairs(ids, periodic), axis=1).astype(np.int64)
     pairs = np.sort(pairs[pairs[:, 0] != pairs[:, 1]], axis=1)
     base = int(ids.max()) + 1 if ids.size else 1
     codes = np.unique(pairs[:, 0] * base + pairs[:, 1])

@@ -141,8 +141,7 @@ def potts(
         such an array, e.g. a moving melt pool (``melt_pool_mobility``).
       proposal: ``"neighbour"`` (the spin of a uniformly chosen neighbour, as SPPARKS; it does not
         satisfy detailed balance exactly) or ``"uniform"`` (uniform in ``0..n_states-1``; detailed
-        balance holds for the Boltzmann distribution of the pair energy). ``"neighbor"`` is
-        accepted as an alias of ``"neighbour"``.
+        balance holds for the Boltzmann distribution of the pair energy).
       n_states: number of spins for ``"uniform"`` (default ``ids.max() + 1``).
       first_sweep: index of the first sweep (for runs split into pieces).
 
@@ -153,8 +152,7 @@ def potts(
     (Potts grain growth); SPPARKS app potts/neighonly (neighbour proposals).
     """
     ids = _check_ids(ids)
-    _validate.check_choice(proposal, "proposal", ("neighbour", "neighbor", "uniform"))
-    proposal = "neighbour" if proposal == "neighbor" else proposal
+    _validate.check_choice(proposal, "proposal", ("neighbour", "uniform"))
     mobility_fn = mobility if callable(mobility) else None
     if mobility is not None and mobility_fn is None:
         mobility = jnp.asarray(mobility, jnp.float32)

@@ -1,0 +1,88 @@
+"""_grid: face neighbours, face pairs and boundary masks against brute-force voxel loops."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from jaxmicro._grid import boundary_mask, face_neighbours, face_pairs
+
+SHAPES = [(5, 6), (1, 4), (2, 3), (4, 3, 5), (2, 1, 3)]
+
+
+def _successor(index, axis, shape, periodic):
+    """Index of the face neighbour after ``index`` along ``axis``; None past a non-periodic edge."""
+    j = list(index)
+    j[axis] += 1
+    if j[axis] == shape[axis]:
+        if not periodic:
+            return None
+        j[axis] = 0
+    return tuple(j)
+
+
+def _brute_pairs(ids, axis, periodic):
+    """Values ``(a, b)`` of every pair along ``axis``, pair starts in C order."""
+    pairs = []
+    for i in itertools.product(*map(range, ids.shape)):
+        j = _successor(i, axis, ids.shape, periodic)
+        if j is not None:
+            pairs.append((ids[i], ids[j]))
+    return pairs
+
+
+def _brute_boundary(labels, periodic):
+    out = np.zeros(labels.shape, bool)
+    for i in itertools.product(*map(range, labels.shape)):
+        for axis in range(labels.ndim):
+            for step in (1, -1):
+                j = list(i)
+                j[axis] += step
+                if not 0 <= j[axis] < labels.shape[axis]:
+                    if not periodic:
+                        continue
+                    j[axis] %= labels.shape[axis]
+                out[i] |= labels[i] != labels[tuple(j)]
+    return out
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_face_neighbours_and_pairs_match_loops(shape, periodic):
+    ids = np.arange(int(np.prod(shape))).reshape(shape) * 10
+    all_pairs = []
+    for axis in range(len(shape)):
+        a, b = face_neighbours(ids, axis, periodic)
+        expected = list(shape)
+        expected[axis] -= 0 if periodic else 1
+        assert a.shape == b.shape == tuple(expected)
+        pairs = _brute_pairs(ids, axis, periodic)
+        assert list(zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)) == pairs
+        all_pairs += pairs
+    a, b = face_pairs(ids, periodic)
+    assert a.ndim == b.ndim == 1
+    assert list(zip(a.tolist(), b.tolist(), strict=True)) == all_pairs
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_boundary_mask_matches_loop(shape, periodic):
+    rng = np.random.default_rng(sum(shape) + periodic)
+    for n_labels in (1, 2, 4):
+        labels = rng.integers(0, n_labels, shape)
+        got = boundary_mask(labels, periodic)
+        assert got.dtype == bool and got.shape == shape
+        np.testing.assert_array_equal(got, _brute_boundary(labels, periodic))
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_boundary_mask_marks_both_sides_and_the_wrap_only_if_periodic(periodic):
+    labels = np.zeros((4, 6), int)
+    labels[:, 2:4] = 1  # a vertical band: columns 1..4 are boundary voxels
+    expected = np.zeros((4, 6), bool)
+    expected[:, 1:5] = True
+    np.testing.assert_array_equal(boundary_mask(labels, periodic), expected)
+    labels[:, 5] = 2  # the last column now differs from the first across the wrap
+    expected[:, 5] = True
+    expected[:, 0] = periodic
+    np.testing.assert_array_equal(boundary_mask(labels, periodic), expected)
