@@ -249,7 +249,7 @@ def _grain_rows():
         row("grains.quantize_palette 48^3", grains.quantize_palette, field, rgb),
         row(
             "grains.neighbour_disorientation 48^3",
-            lambda x: grains.neighbor_disorientation(x, "cubic"),
+            lambda x: grains.neighbour_disorientation(x, "cubic"),
             q,
         ),
     ]
@@ -268,8 +268,10 @@ def _sampler_rows():
     return [
         (
             "diffusion.ddim_sample 32^3x3, 20 steps",
-            lambda: ddim_sample(key, eps, sched, (32, 32, 32, 3), batch=1, num_steps=20),
-            jax.jit(lambda k: ddim_sample(k, eps, sched, (32, 32, 32, 3), batch=1, num_steps=20)),
+            lambda: ddim_sample(key, eps, sched, (32, 32, 32, 3), num_samples=1, num_steps=20),
+            jax.jit(
+                lambda k: ddim_sample(k, eps, sched, (32, 32, 32, 3), num_samples=1, num_steps=20)
+            ),
             (key,),
         ),
     ]

@@ -4,12 +4,12 @@ full schedule would take at that rate.
     python benchmarks/train_steps.py                          # PolyCrysDiff paper variant
     python benchmarks/train_steps.py --variant smoke --steps 20
 
-Builds a small dataset of the variant's shape (``--volumes`` volumes, at least one batch, same grain law), trains the
-VAE for ``--steps`` steps, encodes, trains the latent UNet for ``--steps`` steps, and reads the
-step times from each run's ``metrics.jsonl`` (wall time between the first and the last logged
-step, so compilation is excluded). Prints one row per network: device, batch, s/step, configured
-steps and the projected hours. The projection assumes the measured rate holds (one device; the
-data-parallel mesh divides it by the device count at best).
+Builds a small dataset of the variant's shape (``--volumes`` volumes, at least one batch, same
+grain law), trains the VAE for ``--steps`` steps, encodes, trains the latent UNet for ``--steps``
+steps, and reads the step times from each run's ``metrics.jsonl`` (wall time between the first
+and the last logged step, so compilation is excluded). Prints one row per network: device,
+batch, s/step, configured steps and the projected hours. The projection assumes the measured
+rate holds (one device; the data-parallel mesh divides it by the device count at best).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         make_dataset(
             "voronoi-rgb",
             data,
-            n=max(args.volumes, cfg.vae.batch_size, cfg.diffusion.batch_size),
+            num_samples=max(args.volumes, cfg.vae.batch_size, cfg.diffusion.batch_size),
             size=cfg.size,
             dim=3,
             seed=0,

@@ -104,7 +104,7 @@ def vae_quality(out: Path) -> dict:
         make_dataset(
             "voronoi-rgb",
             data,
-            n=288,
+            num_samples=288,
             size=16,
             dim=3,
             grains=(3, 10),
@@ -138,7 +138,7 @@ def vae_quality(out: Path) -> dict:
         make_dataset(
             "voronoi-rgb",
             held_out,
-            n=32,
+            num_samples=32,
             size=16,
             dim=3,
             grains=(3, 10),

@@ -60,7 +60,7 @@ def test_train_and_sample_commands(tmp_path):
                 "sample",
                 "--checkpoint",
                 str(run),
-                "--n",
+                "-n",
                 "3",
                 "--sampler",
                 "ddim",
@@ -76,4 +76,4 @@ def test_train_and_sample_commands(tmp_path):
     assert x.shape == (3, 16, 16, 1) and np.all(np.isfinite(x))
     assert (out / "samples.png").exists()
     # Bad input is reported (exit status 2) without a traceback.
-    assert main(["sample", "--checkpoint", str(tmp_path), "--n", "2", "--out", str(out)]) == 2
+    assert main(["sample", "--checkpoint", str(tmp_path), "-n", "2", "--out", str(out)]) == 2

@@ -34,7 +34,7 @@ def test_extract_blocks_and_crops():
     assert blocks.shape == (3, 4, 4, 2)
     for b, (i, j) in zip(blocks, corners, strict=True):
         np.testing.assert_array_equal(b, x[i : i + 4, j : j + 4])
-    crops = jax.jit(data.random_crops, static_argnames=("size", "n", "periodic"))(
+    crops = jax.jit(data.random_crops, static_argnames=("size", "num_samples", "periodic"))(
         jax.random.key(0), x, (5, 7), 20
     )
     assert crops.shape == (20, 5, 7, 2)
@@ -72,7 +72,9 @@ def test_sphericity_and_intercepts():
     ],
 )
 def test_make_dataset(tmp_path, kind, size, params):
-    meta = data.make_dataset(kind, tmp_path, n=3, size=size, shard_size=4, progress=False, **params)
+    meta = data.make_dataset(
+        kind, tmp_path, num_samples=3, size=size, shard_size=4, progress=False, **params
+    )
     assert meta == data.read_metadata(tmp_path)
     per_source = 8 + 5 if kind == "potts" else 1
     assert meta["n_samples"] == 3 * per_source == len(meta["labels"])
@@ -91,7 +93,9 @@ def test_make_dataset(tmp_path, kind, size, params):
     if kind == "rsa":
         assert all(abs(label["volume_fraction"] - 0.35) < 0.05 for label in meta["labels"])
     # Reproducible from the seed.
-    again = data.make_dataset(kind, tmp_path / "again", n=1, size=size, progress=False, **params)
+    again = data.make_dataset(
+        kind, tmp_path / "again", num_samples=1, size=size, progress=False, **params
+    )
     np.testing.assert_array_equal(
         np.load(tmp_path / "again" / again["shards"][0]["file"])["x"][0], first[0]
     )
@@ -99,9 +103,9 @@ def test_make_dataset(tmp_path, kind, size, params):
 
 def test_make_dataset_validation(tmp_path):
     with pytest.raises(ValueError, match="kind"):
-        data.make_dataset("nope", tmp_path, n=1, size=8)
+        data.make_dataset("nope", tmp_path, num_samples=1, size=8)
     with pytest.raises(ValueError, match="params"):
-        data.make_dataset("rsa", tmp_path, n=1, size=8, grains=(1, 2))
+        data.make_dataset("rsa", tmp_path, num_samples=1, size=8, grains=(1, 2))
     with pytest.raises(ValueError, match="directory"):
         data.read_metadata(tmp_path / "missing")
 
@@ -109,7 +113,7 @@ def test_make_dataset_validation(tmp_path):
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("two-phase")
-    data.make_dataset("two-phase", out, n=10, size=16, shard_size=3, progress=False)
+    data.make_dataset("two-phase", out, num_samples=10, size=16, shard_size=3, progress=False)
     return out
 
 
@@ -146,7 +150,7 @@ def test_loader_epochs_are_permutations(dataset):
 
 def test_command_smoke(tmp_path, capsys):
     out = tmp_path / "rsa"
-    argv = ["data", "make", "rsa", "--n", "2", "--size", "24", "--radius", "3", "--quiet"]
+    argv = ["data", "make", "rsa", "-n", "2", "--size", "24", "--radius", "3", "--quiet"]
     assert jaxmicro.cli.main([*argv, "--out", str(out)]) == 0
     assert jaxmicro.cli.main(["data", "info", str(out)]) == 0
     text = capsys.readouterr().out

@@ -51,7 +51,7 @@ def test_ddim_eta0_exact_binary_denoiser_recovers_the_phases(sched32, steps):
     eps_fn = binary_eps_fn(sched32)
     run = jax.jit(
         lambda k: ddim_sample(
-            k, eps_fn, sched32, SHAPE, batch=BATCH, num_steps=steps, clip_x0=(-1.0, 1.0)
+            k, eps_fn, sched32, SHAPE, num_samples=BATCH, num_steps=steps, clip_x0=(-1.0, 1.0)
         )
     )
     x = np.asarray(run(key))
@@ -79,7 +79,7 @@ def test_ddim_stochastic_exact_binary_denoiser_volume_fraction(sched32, steps, e
                 eps_fn,
                 sched32,
                 SHAPE,
-                batch=BATCH,
+                num_samples=BATCH,
                 num_steps=steps,
                 eta=eta,
                 clip_x0=(-1.0, 1.0),
@@ -96,8 +96,8 @@ def test_ddim_eta1_all_steps_equals_ddpm_small_with_clipping(sched32):
     s = linear_schedule(100, 1e-3, 0.2, dtype=jnp.float32)
     eps_fn = binary_eps_fn(s)
     key = jax.random.key(3)
-    a = ddim_sample(key, eps_fn, s, SHAPE, batch=4, num_steps=100, eta=1.0, clip_x0=(-1, 1))
-    b = ddpm_sample(key, eps_fn, s, SHAPE, batch=4, clip_x0=(-1, 1))
+    a = ddim_sample(key, eps_fn, s, SHAPE, num_samples=4, num_steps=100, eta=1.0, clip_x0=(-1, 1))
+    b = ddpm_sample(key, eps_fn, s, SHAPE, num_samples=4, clip_x0=(-1, 1))
     np.testing.assert_allclose(a, b, atol=2e-4)
 
 
@@ -120,7 +120,7 @@ def test_ddim_eta0_point_mass_trajectory_is_the_forward_process(steps, spacing):
         return (x - jnp.sqrt(a) * c) / jnp.sqrt(1.0 - a)
 
     key = jax.random.key(4)
-    out = ddim_sample(key, eps_fn, s, c.shape, batch=2, num_steps=steps, spacing=spacing)
+    out = ddim_sample(key, eps_fn, s, c.shape, num_samples=2, num_steps=steps, spacing=spacing)
     jax.effects_barrier()
     z = np.asarray(_start_noise(key, 2, c.shape, 1000, jnp.float64))
     ts = [int(t[0]) for t, _ in calls]

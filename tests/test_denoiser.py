@@ -42,8 +42,8 @@ def test_gaussian_denoiser_reproduces_moments(parameterization):
     # All T = 1000 steps: with fewer, both samplers shrink the variance (discretization; e.g.
     # DDIM with 25 steps gives 0.6-0.9 sigma here), which is not what this test is about.
     for x in (
-        ddpm_sample(jax.random.key(0), eps_fn, SCHEDULE, (4, 1), batch=n),
-        ddim_sample(jax.random.key(1), eps_fn, SCHEDULE, (4, 1), batch=n, num_steps=1000),
+        ddpm_sample(jax.random.key(0), eps_fn, SCHEDULE, (4, 1), num_samples=n),
+        ddim_sample(jax.random.key(1), eps_fn, SCHEDULE, (4, 1), num_samples=n, num_steps=1000),
     ):
         x = np.asarray(x)
         se_mean = SIGMA / np.sqrt(n)
@@ -86,8 +86,8 @@ def test_learned_variance_split_and_read_by_ddpm():
     assert both(x, t).shape == (2, 4, 2)
     # v = -1 is the posterior ("small") variance exactly (Nichol & Dhariwal eq. 15).
     plain = denoiser(lambda x, t: gaussian_predictions(x, t)["eps"], SCHEDULE)
-    a = ddpm_sample(jax.random.key(4), both, SCHEDULE, (4, 1), batch=8, variance="learned")
-    b = ddpm_sample(jax.random.key(4), plain, SCHEDULE, (4, 1), batch=8, variance="small")
+    a = ddpm_sample(jax.random.key(4), both, SCHEDULE, (4, 1), num_samples=8, learned_variance=True)
+    b = ddpm_sample(jax.random.key(4), plain, SCHEDULE, (4, 1), num_samples=8, variance="small")
     np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="variance_channels"):
         denoiser(with_variance(0.0), SCHEDULE, variance_channels=True)
@@ -153,8 +153,8 @@ def test_sharded_denoiser_equals_single_device():
     apply_fn = lambda x, t: gaussian_predictions(x, t)["v"]  # noqa: E731
     one = denoiser(apply_fn, SCHEDULE, parameterization="v")
     many = denoiser(apply_fn, SCHEDULE, parameterization="v", mesh=mesh)
-    a = ddim_sample(jax.random.key(9), one, SCHEDULE, (4, 1), batch=8, num_steps=10)
-    b = jax.jit(lambda k: ddim_sample(k, many, SCHEDULE, (4, 1), batch=8, num_steps=10))(
+    a = ddim_sample(jax.random.key(9), one, SCHEDULE, (4, 1), num_samples=8, num_steps=10)
+    b = jax.jit(lambda k: ddim_sample(k, many, SCHEDULE, (4, 1), num_samples=8, num_steps=10))(
         jax.random.key(9)
     )
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -148,7 +148,7 @@ def test_ddpm_reproduces_gaussian_moments():
     # T = 1000: with fewer steps the fixed 'small' variance visibly shrinks the sample variance
     # (about -7% at T = 200 for this data; -1.6% at T = 1000, inside the MC error here).
     s = linear_schedule(1000)
-    x = jax.jit(lambda k: ddpm_sample(k, gaussian_eps_fn(s), s, (2,), batch=4000))(
+    x = jax.jit(lambda k: ddpm_sample(k, gaussian_eps_fn(s), s, (2,), num_samples=4000))(
         jax.random.key(0)
     )
     assert x.shape == (4000, 2) and x.dtype == s.betas.dtype
@@ -162,7 +162,7 @@ def test_ddim_moments_and_convergence(sched):
     @jax.jit
     def run():
         steps = (5, 10, 25, 50, 200)
-        return [ddim_sample(key, eps_fn, sched, (2,), batch=4000, num_steps=s) for s in steps]
+        return [ddim_sample(key, eps_fn, sched, (2,), num_samples=4000, num_steps=s) for s in steps]
 
     x5, x10, x25, x50, ref = run()
     _assert_gaussian_moments(ref)
@@ -177,10 +177,10 @@ def test_ddim_moments_and_convergence(sched):
 
 def test_ddim_eta0_deterministic_and_batch_independent(sched):
     eps_fn = gaussian_eps_fn(sched)
-    a = ddim_sample(jax.random.key(5), eps_fn, sched, (2,), batch=6, num_steps=10)
-    b = ddim_sample(jax.random.key(5), eps_fn, sched, (2,), batch=6, num_steps=10)
-    c = ddim_sample(jax.random.key(5), eps_fn, sched, (2,), batch=3, num_steps=10)
-    d = ddim_sample(jax.random.key(6), eps_fn, sched, (2,), batch=6, num_steps=10)
+    a = ddim_sample(jax.random.key(5), eps_fn, sched, (2,), num_samples=6, num_steps=10)
+    b = ddim_sample(jax.random.key(5), eps_fn, sched, (2,), num_samples=6, num_steps=10)
+    c = ddim_sample(jax.random.key(5), eps_fn, sched, (2,), num_samples=3, num_steps=10)
+    d = ddim_sample(jax.random.key(6), eps_fn, sched, (2,), num_samples=6, num_steps=10)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(a[:3], c, rtol=1e-12)
     assert not np.allclose(a, d)
@@ -188,8 +188,8 @@ def test_ddim_eta0_deterministic_and_batch_independent(sched):
 
 def test_ddim_eta1_full_trajectory_equals_ddpm(sched):
     eps_fn = gaussian_eps_fn(sched)
-    a = ddim_sample(jax.random.key(7), eps_fn, sched, (2,), batch=5, num_steps=200, eta=1.0)
-    b = ddpm_sample(jax.random.key(7), eps_fn, sched, (2,), batch=5)
+    a = ddim_sample(jax.random.key(7), eps_fn, sched, (2,), num_samples=5, num_steps=200, eta=1.0)
+    b = ddpm_sample(jax.random.key(7), eps_fn, sched, (2,), num_samples=5)
     np.testing.assert_allclose(a, b, atol=1e-9)
 
 
@@ -199,12 +199,12 @@ def test_sampler_jit_equals_eager_float32():
     def eps_fn(x, t):
         return 0.1 * x * (1 + t[:, None, None, None] / 20)
 
-    f = lambda k: ddim_sample(k, eps_fn, s, (4, 4, 1), batch=2, num_steps=5, eta=0.5)  # noqa: E731
+    f = lambda k: ddim_sample(k, eps_fn, s, (4, 4, 1), num_samples=2, num_steps=5, eta=0.5)  # noqa: E731
     eager = f(jax.random.key(0))
     jitted = jax.jit(f)(jax.random.key(0))
     assert eager.dtype == jnp.float32 and eager.shape == (2, 4, 4, 1)
     np.testing.assert_allclose(eager, jitted, atol=1e-5)
-    g = lambda k: ddpm_sample(k, eps_fn, s, (4, 4, 1), batch=2, clip_x0=(-1, 1))  # noqa: E731
+    g = lambda k: ddpm_sample(k, eps_fn, s, (4, 4, 1), num_samples=2, clip_x0=(-1, 1))  # noqa: E731
     np.testing.assert_allclose(g(jax.random.key(1)), jax.jit(g)(jax.random.key(1)), atol=1e-5)
 
 
@@ -216,24 +216,28 @@ def test_learned_variance_sampling(sched):
         return lambda x, t: jnp.concatenate([base(x, t), jnp.full_like(x, value)], axis=-1)
 
     key = jax.random.key(9)
-    small = ddpm_sample(key, base, sched, (2,), batch=4, variance="small")
-    large = ddpm_sample(key, base, sched, (2,), batch=4, variance="large")
+    small = ddpm_sample(key, base, sched, (2,), num_samples=4, variance="small")
+    large = ddpm_sample(key, base, sched, (2,), num_samples=4, variance="large")
     np.testing.assert_allclose(
-        ddpm_sample(key, with_v(-1.0), sched, (2,), batch=4, variance="learned"),
+        ddpm_sample(key, with_v(-1.0), sched, (2,), num_samples=4, learned_variance=True),
         small,
         atol=1e-10,
     )
     np.testing.assert_allclose(
-        ddpm_sample(key, with_v(1.0), sched, (2,), batch=4, variance="learned"),
+        ddpm_sample(key, with_v(1.0), sched, (2,), num_samples=4, learned_variance=True),
         large,
         atol=1e-10,
     )
-    ddim = ddim_sample(key, with_v(0.3), sched, (2,), batch=4, num_steps=10, learned_variance=True)
+    ddim = ddim_sample(
+        key, with_v(0.3), sched, (2,), num_samples=4, num_steps=10, learned_variance=True
+    )
     np.testing.assert_allclose(
-        ddim, ddim_sample(key, base, sched, (2,), batch=4, num_steps=10), atol=1e-12
+        ddim, ddim_sample(key, base, sched, (2,), num_samples=4, num_steps=10), atol=1e-12
     )
     with pytest.raises(ValueError, match="variance"):
-        ddpm_sample(key, base, sched, (2,), batch=4, variance="huge")
+        ddpm_sample(key, base, sched, (2,), num_samples=4, variance="huge")
+    with pytest.raises(ValueError, match="learned_variance=True"):
+        ddpm_sample(key, with_v(0.3), sched, (2,), num_samples=4, variance="learned")
 
 
 def test_clip_x0_bounds_the_estimate(sched):
@@ -264,10 +268,10 @@ def test_classifier_free_guidance():
 
 def test_sampler_validation(sched):
     f = gaussian_eps_fn(sched)
-    with pytest.raises(ValueError, match="batch"):
-        ddpm_sample(jax.random.key(0), f, sched, (2,), batch=0)
+    with pytest.raises(ValueError, match="num_samples"):
+        ddpm_sample(jax.random.key(0), f, sched, (2,), num_samples=0)
     with pytest.raises(ValueError, match="eta"):
-        ddim_sample(jax.random.key(0), f, sched, (2,), batch=2, num_steps=5, eta=-1.0)
+        ddim_sample(jax.random.key(0), f, sched, (2,), num_samples=2, num_steps=5, eta=-1.0)
 
 
 # ----------------------------------------------------------------------------- losses

@@ -43,7 +43,7 @@ def test_one_point_correction_drives_means_to_omega():
     @jax.jit
     def sample(key, strength):
         fn = one_point_correction(eps_fn, SCHEDULE, omega, strength=strength)
-        return ddpm_sample(key, fn, SCHEDULE, (8, 8, 2), batch=32)
+        return ddpm_sample(key, fn, SCHEDULE, (8, 8, 2), num_samples=32)
 
     means = {s: np.asarray(sample(jax.random.key(0), s).mean(axis=(1, 2))) for s in (0.0, 1.0)}
     # Without correction: prior mean 0, sd of a sample mean ~ 0.3.
@@ -77,7 +77,7 @@ def test_two_point_guidance_lowers_the_error_monotonically():
     @jax.jit
     def sample(key, scale):
         fn = two_point_guidance(eps_fn, SCHEDULE, target, scale=scale)
-        return ddpm_sample(key, fn, SCHEDULE, (n, n, 1), batch=16)
+        return ddpm_sample(key, fn, SCHEDULE, (n, n, 1), num_samples=16)
 
     errors = []
     for scale in (0.0, 1.0, 3.0, 10.0):

@@ -128,7 +128,7 @@ def test_property_guidance_moves_the_property_toward_the_target():
     @jax.jit
     def sample(key, scale):
         fn = property_guidance(eps_fn, SCHEDULE, _mean, 0.8, scale=scale)
-        return ddpm_sample(key, fn, SCHEDULE, (8, 8, 1), batch=16)
+        return ddpm_sample(key, fn, SCHEDULE, (8, 8, 1), num_samples=16)
 
     gaps = [
         float(np.mean(np.abs(np.asarray(sample(jax.random.key(0), s)).mean((1, 2, 3)) - 0.8)))

@@ -22,7 +22,7 @@ def test_statistics_of_a_cube_packing():
     stats = grain_statistics(_cubes(3, 4), boundary="include")
     np.testing.assert_array_equal(stats["volume"], 64.0)
     np.testing.assert_allclose(stats["aspect_ratio"], 1.0)
-    np.testing.assert_allclose(stats["nearest_neighbor_distance"], 4.0)
+    np.testing.assert_allclose(stats["nearest_neighbour_distance"], 4.0)
 
 
 def test_exclude_keeps_only_grains_away_from_faces_and_unassigned_voxels():
@@ -33,7 +33,7 @@ def test_exclude_keeps_only_grains_away_from_faces_and_unassigned_voxels():
     part[:, :, 9:] = 0
     assert grain_statistics(part)["volume"].size == 4
     # The nearest centroid may be a dropped grain's: every inner cube has one at distance 3.
-    np.testing.assert_allclose(grain_statistics(ids)["nearest_neighbor_distance"], 3.0)
+    np.testing.assert_allclose(grain_statistics(ids)["nearest_neighbour_distance"], 3.0)
 
 
 def test_a_label_split_by_the_faces_is_measured_as_its_pieces():
@@ -62,7 +62,7 @@ def test_comparison_of_identical_volumes_is_zero_and_uses_kl_divergence():
 def test_a_single_grain_gives_nan_not_an_error():
     one = grain_statistics(np.ones((6, 6, 6), int), boundary="include")
     table = compare_statistics(one, grain_statistics(_cubes(2, 3), boundary="include"))
-    assert np.isnan(table["nearest_neighbor_distance"]["kl"])
+    assert np.isnan(table["nearest_neighbour_distance"]["kl"])
     assert table["volume"]["mean_generated"] == 216.0
     assert "nan" in statistics_markdown(one, None)
 

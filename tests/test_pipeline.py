@@ -104,7 +104,7 @@ def test_conditional_run_responds_to_its_condition(conditional_run):
 def test_sample_command_and_registry(conditional_run, tmp_path, monkeypatch, capsys):
     root, _ = conditional_run
     out = tmp_path / "gen"
-    args = ["sample", "--checkpoint", str(root / "run"), "--n", "6", "--steps", "4"]
+    args = ["sample", "--checkpoint", str(root / "run"), "-n", "6", "--steps", "4"]
     assert main([*args, "--condition", "fraction=0.8", "--guidance", "2", "--out", str(out)]) == 0
     x = np.load(out / "samples.npy")
     assert x.shape == (6, 8, 8, 1) and np.all(np.abs(x) <= 1)
@@ -127,7 +127,7 @@ def test_sample_command_and_registry(conditional_run, tmp_path, monkeypatch, cap
                 "sample",
                 "--model",
                 "tiny",
-                "--n",
+                "-n",
                 "6",
                 "--steps",
                 "4",

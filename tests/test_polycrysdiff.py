@@ -28,7 +28,7 @@ def voronoi_set(tmp_path_factory):
     meta = make_dataset(
         "voronoi-rgb",
         folder,
-        n=6,
+        num_samples=6,
         size=32,
         seed=3,
         grains=smoke.grains,

@@ -56,7 +56,7 @@ def test_samplers_give_finite_samples_at_zero_terminal_snr():
         return jnp.where(ab < 1, (x - jnp.sqrt(ab) * 0.3) / jnp.sqrt(1 - ab), 0.0)
 
     key = jax.random.key(0)
-    out = ddim_sample(key, eps_fn, schedule, (4, 4, 1), batch=2, num_steps=5)
+    out = ddim_sample(key, eps_fn, schedule, (4, 4, 1), num_samples=2, num_steps=5)
     np.testing.assert_allclose(out, 0.3, atol=1e-5)
     known = jnp.full((2, 4, 4, 1), 0.3)
     mask = jnp.zeros((2, 4, 4, 1)).at[:, :2].set(1)

@@ -84,7 +84,7 @@ def test_sharded_step_equals_single_device(data_file):
         rep, shard = replicated(mesh), batch_sharded(mesh)
         state = jax.jit(init_fn, out_shardings=rep, compiler_options=FAST_COMPILE)()
         f = jax.jit(
-            lambda s, b: step(s, b, step_key(s)),
+            lambda s, b: step(step_key(s), s, b),
             in_shardings=(rep, shard),
             out_shardings=(rep, rep),
             compiler_options=FAST_COMPILE,  # the same program either way; compiles 10x faster
@@ -159,7 +159,7 @@ def test_fit_on_a_data_make_folder_with_labels_resumes_exactly(tmp_path):
     from jaxmicro.cli import main
 
     folder = tmp_path / "rsa"
-    argv = ["data", "make", "rsa", "--n", "16", "--size", "8", "--radius", "1.5", "--quiet"]
+    argv = ["data", "make", "rsa", "-n", "16", "--size", "8", "--radius", "1.5", "--quiet"]
     assert main([*argv, "--out", str(folder)]) == 0
     assert main([*argv, "--out", str(folder)]) == 2  # a used folder is refused
     model = dataclasses.replace(MICRO, num_scalar_conditions=1, context_dim=8, dropout=0.0)

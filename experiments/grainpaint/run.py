@@ -49,12 +49,12 @@ STAGES = ("data", "train", "study", "export")
 EXTRA_STAGES = ("measure",)
 # Table 1's statistics (the paper's aspect ratio: see docs/grainpaint.md), then the other two
 # aspect ratios of its Fig. 10.
-TABLE1 = ("volume", "aspect_ratio", "nearest_neighbor_distance")
+TABLE1 = ("volume", "aspect_ratio", "nearest_neighbour_distance")
 EXTRA = ("aspect_ratio_b_a", "aspect_ratio_c_b")
 LABELS = {
     "volume": "grain volume",
     "aspect_ratio": "aspect ratio c/a",
-    "nearest_neighbor_distance": "NN centroid distance",
+    "nearest_neighbour_distance": "NN centroid distance",
     "aspect_ratio_b_a": "aspect ratio b/a",
     "aspect_ratio_c_b": "aspect ratio c/b",
 }
@@ -67,7 +67,7 @@ SHIPPED_NAME = "grainpaint-small"
 def _dataset(out: Path, *, n: int, size: int, seed: int, **params) -> Path:
     """A Potts dataset folder, generated unless a complete one (with metadata) is there."""
     if not (out / "metadata.json").is_file():
-        make_dataset("potts", out, n=n, size=size, seed=seed, overwrite=True, **params)
+        make_dataset("potts", out, num_samples=n, size=size, seed=seed, overwrite=True, **params)
     return out
 
 

@@ -376,7 +376,7 @@ def guided_sampler(model, cfg):
             guided,
             schedule,
             model.sample_shape,
-            batch=cfg.gd_batch,
+            num_samples=cfg.gd_batch,
             num_steps=cfg.gd_steps,
             eta=cfg.gd_eta,
             clip_x0=(-1.0, 1.0),

@@ -93,7 +93,7 @@ def data_calls(cfg, material: str) -> dict[str, str]:
         )
     elif material == "fiber":
         call = (
-            "jaxmicro.data.make_dataset('rsa', DIR, n={n}, size="
+            "jaxmicro.data.make_dataset('rsa', DIR, num_samples={n}, size="
             f"{size}, dim=2, seed={{seed}}, radius={cfg.fiber_radius}, "
             f"volume_fraction={cfg.fiber_fraction})"
         )
@@ -125,7 +125,7 @@ def make_data(cfg, material: str, folder: Path) -> None:
             make_dataset(
                 "rsa",
                 out,
-                n=n,
+                num_samples=n,
                 size=cfg.size,
                 dim=2,
                 seed=seed,
@@ -547,7 +547,7 @@ def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:
             **({"grain_sizes": ev["grain_sizes"]} if "grain_sizes" in ev else {}),
         },
         "data_command": ev["data"]["train"],
-        "command": f"jaxmicro sample --model {name} --n 32 --sampler ddim --steps 50 --out DIR",
+        "command": f"jaxmicro sample --model {name} -n 32 --sampler ddim --steps 50 --out DIR",
     }
     return export_model(folder / "run", dest / name, card=card, files=(reference,), overwrite=True)
 

@@ -34,7 +34,7 @@ def dataset(cfg, folder: Path, n: int, seed: int) -> Path:
         make_dataset(
             "voronoi-rgb",
             folder,
-            n=n,
+            num_samples=n,
             size=cfg.size,
             dim=3,
             seed=seed,
@@ -357,13 +357,13 @@ def export(cfg, out: Path, dest: Path | None = None) -> Path | None:
         },
         "data_command": (
             "python -c \"from jaxmicro.data import make_dataset; make_dataset('voronoi-rgb', "
-            f"'DIR', n={cfg.num_volumes}, size={cfg.size}, dim=3, seed={cfg.seed}, "
+            f"'DIR', num_samples={cfg.num_volumes}, size={cfg.size}, dim=3, seed={cfg.seed}, "
             f"grains={tuple(cfg.grains)}, regularity={tuple(cfg.regularity)}, "
             f'n_colors={cfg.num_colors})"'
         ),
         "command": (
             f"jaxmicro sample --model {cfg.export_name} --condition n_grains=20 "
-            "--condition mean_sphericity=0.86 --n 8 --out DIR"
+            "--condition mean_sphericity=0.86 -n 8 --out DIR"
         ),
     }
     return export_model(out / "unet", dest, card=card, overwrite=True)

@@ -416,7 +416,7 @@ def export(cfg, out: Path, dest: Path | None = None) -> Path | None:
             f"shape {tuple(rc.shape)}; {cfg.num_patches} random {rc.patch}^2 patches)"
         ),
         "train_command": f"python experiments/rogsh_lgd/run.py --variant {variant} --out DIR",
-        "command": f"jaxmicro lgd --model {cfg.export_name} --shape 128,128 --n 4 --out DIR",
+        "command": f"jaxmicro lgd --model {cfg.export_name} --shape 128,128 -n 4 --out DIR",
         "lgd": {"symmetry": symmetry, "basis": "rogsh", "t0": rc.t0, "num_steps": steps},
     }
     return export_model(

@@ -26,6 +26,14 @@ def model_from_args(args, mesh=None):
     return load_model(source, step=args.step, ema=not args.raw, mesh=mesh)
 
 
+def check_counts(args) -> None:
+    """Raises ``ValueError`` naming ``--num-samples`` or ``--batch-size`` unless positive."""
+    for flag in ("--num-samples", "--batch-size"):
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value < 1:
+            raise ValueError(f"{flag}: expected a positive count, got {value}")
+
+
 def parse_conditions(items) -> tuple[dict, int | None]:
     """``['grain_count=120', 'class=2']`` -> (scalar values, class value or None)."""
     values, class_value = {}, None

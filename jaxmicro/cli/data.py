@@ -1,8 +1,8 @@
 """``jaxmicro data``: build synthetic microstructure datasets.
 
-jaxmicro data make voronoi-rgb --n 8 --size 32 --out data/voronoi-rgb
-jaxmicro data make potts --n 2 --size 48 --block 16 --sweeps 20 --out data/potts
-jaxmicro data make rsa --n 16 --size 64 --out data/rsa
+jaxmicro data make voronoi-rgb -n 8 --size 32 --out data/voronoi-rgb
+jaxmicro data make potts -n 2 --size 48 --block 16 --sweeps 20 --out data/potts
+jaxmicro data make rsa -n 16 --size 64 --out data/rsa
 jaxmicro data info data/voronoi-rgb
 """
 
@@ -39,7 +39,9 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     make = sub.add_parser("make", help="generate a dataset into sharded .npz files")
     make.add_argument("kind", choices=sorted(KINDS))
-    make.add_argument("--n", type=int, default=8, help="samples (potts: simulations)")
+    make.add_argument(
+        "-n", "--num-samples", type=int, default=8, help="samples (potts: simulations)"
+    )
     make.add_argument("--size", type=int, default=32, help="edge length of each volume")
     make.add_argument("--dim", type=int, choices=(2, 3), default=None, help="2D or 3D")
     make.add_argument("--out", required=True, help="output directory")
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     meta = make_dataset(
         args.kind,
         args.out,
-        n=args.n,
+        num_samples=args.num_samples,
         size=args.size,
         dim=args.dim,
         seed=args.seed,

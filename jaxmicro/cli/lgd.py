@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from jaxmicro.cli._model_args import add_model_args, init_distributed, model_from_args
+from jaxmicro.cli._model_args import (
+    add_model_args,
+    check_counts,
+    init_distributed,
+    model_from_args,
+)
 
 
 def register(subparsers) -> None:
@@ -28,7 +33,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--shape", default=None, help="sample size, e.g. 128,128 (default: the reference's)"
     )
-    parser.add_argument("--n", type=int, default=8, help="number of samples")
+    parser.add_argument("-n", "--num-samples", type=int, default=8, help="number of samples")
     parser.add_argument(
         "--t0", type=int, default=None, help="start level of the diffusion (default: card's or 300)"
     )
@@ -42,7 +47,7 @@ def register(subparsers) -> None:
     parser.add_argument("--symmetry", default=None, help="also write orientations (e.g. cubic)")
     parser.add_argument("--basis", choices=("rogsh", "shsh"), default=None)
     parser.add_argument("--degrees", type=int, nargs="+", default=None, help="SHSH degrees")
-    parser.add_argument("--batch", type=int, default=8, help="samples per device call")
+    parser.add_argument("--batch-size", type=int, default=8, help="samples per device call")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -52,8 +57,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    if args.n < 1 or args.batch < 1:
-        raise ValueError(f"--n, --batch: expected positive counts, got {args.n}, {args.batch}")
+    check_counts(args)
     init_distributed(args)
     from jaxmicro.io import load_npy
     from jaxmicro.lgd import lgd_run
@@ -76,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     result = lgd_run(
         model,
         reference,
-        args.n,
+        args.num_samples,
         seed=args.seed,
         shape=shape,
         t0=args.t0 if args.t0 is not None else card.get("t0", 300),
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         guidance_scale=args.guidance,
         num_steps=args.steps if args.steps is not None else card.get("num_steps"),
         periodic=not args.non_periodic,
-        batch_size=args.batch,
+        batch_size=args.batch_size,
         symmetry=symmetry,
         basis=args.basis or card.get("basis", "rogsh"),
         degrees=tuple(args.degrees or card.get("degrees", (8,))),

@@ -6,6 +6,7 @@ import argparse
 
 from jaxmicro.cli._model_args import (
     add_model_args,
+    check_counts,
     init_distributed,
     model_from_args,
     parse_conditions,
@@ -22,7 +23,7 @@ def register(subparsers) -> None:
         "unconditionally. Latent models are decoded.",
     )
     add_model_args(parser)
-    parser.add_argument("--n", type=int, default=16, help="number of samples")
+    parser.add_argument("-n", "--num-samples", type=int, default=16, help="number of samples")
     parser.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
     parser.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity")
@@ -37,7 +38,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--batch",
+        "--batch-size",
         type=int,
         default=64,
         help="samples per device call (rounded to a multiple of the devices)",
@@ -53,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
     import jax
     import numpy as np
 
-    if args.n < 1 or args.batch < 1:
-        raise ValueError(f"--n, --batch: expected positive counts, got {args.n}, {args.batch}")
+    check_counts(args)
     values, class_value = parse_conditions(args.condition)
     init_distributed(args)
     from jaxmicro.train import batch_mesh, generate, save_grid
@@ -69,14 +69,14 @@ def run(args: argparse.Namespace) -> int:
     x = generate(
         jax.random.key(args.seed),
         model,
-        args.n,
+        args.num_samples,
         sampler=args.sampler,
         steps=args.steps,
         eta=args.eta,
         conditions=conditions,
         guidance_scale=args.guidance,
         mesh=mesh,
-        batch_size=args.batch,
+        batch_size=args.batch_size,
         progress=True,
     )
     if not is_primary():  # every process holds all samples; process 0 writes them
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     save_grid(x[:64], out / "samples.png")
     record = {
         "model": args.model or str(args.checkpoint),
-        "n": args.n,
+        "num_samples": args.num_samples,
         "sampler": args.sampler,
         "steps": args.steps if args.sampler == "ddim" else model.config.num_diffusion_steps,
         "eta": args.eta,

@@ -77,7 +77,7 @@ def extract_blocks(x: jax.Array, corners, size: Sequence[int]) -> jax.Array:
       size: block shape (static).
 
     Returns:
-      Array of shape (n, *size, *rest).
+      Array of shape (num_samples, *size, *rest).
     """
     size = tuple(int(s) for s in size)
     corners = jnp.asarray(corners)
@@ -91,19 +91,24 @@ def extract_blocks(x: jax.Array, corners, size: Sequence[int]) -> jax.Array:
 
 
 def random_crops(
-    key: jax.Array, x: jax.Array, size: Sequence[int], n: int, *, periodic: bool = False
+    key: jax.Array,
+    x: jax.Array,
+    size: Sequence[int],
+    num_samples: int,
+    *,
+    periodic: bool = False,
 ) -> jax.Array:
-    """``n`` crops of shape ``size`` at uniform random corners (jittable).
+    """``num_samples`` crops of shape ``size`` at uniform random corners (jittable).
 
     Args:
       key: a ``jax.random.key``.
       x: array of shape (*spatial, *rest); crops cut the leading ``len(size)`` axes.
       size: crop shape (static), at most ``x``'s spatial shape.
-      n: number of crops (static).
+      num_samples: number of crops (static).
       periodic: corners anywhere, crops wrap around (periodic volumes); otherwise crops lie inside.
 
     Returns:
-      Array of shape (n, *size, *rest).
+      Array of shape (num_samples, *size, *rest).
 
     References: GrainPaint §3.3 (40 random 32^3 cubes per 100^3 volume).
     """
@@ -114,7 +119,7 @@ def random_crops(
     high = jnp.asarray(
         spatial if periodic else [m - s + 1 for m, s in zip(spatial, size, strict=True)]
     )
-    corners = jax.random.randint(key, (n, len(size)), 0, high)
+    corners = jax.random.randint(key, (num_samples, len(size)), 0, high)
     if not periodic:
         return extract_blocks(x, corners, size)
 

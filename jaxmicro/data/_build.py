@@ -202,7 +202,7 @@ def make_dataset(
     kind: str,
     out,
     *,
-    n: int,
+    num_samples: int,
     size: int,
     dim: int | None = None,
     seed: int = 0,
@@ -211,7 +211,7 @@ def make_dataset(
     progress: bool = True,
     **params,
 ) -> dict:
-    """Generates ``n`` samples (Potts: ``n`` simulations, each cut into blocks) into ``out``.
+    """Generates ``num_samples`` samples (Potts: simulations, each cut into blocks) into ``out``.
 
     Kinds: ``voronoi`` (grain IDs), ``voronoi-rgb`` (PolyCrysDiff: 10-colour RGB in [-1, 1],
     channels last, labels ``n_grains`` and ``mean_sphericity``), ``potts`` (GrainPaint: grain-ID
@@ -223,7 +223,7 @@ def make_dataset(
           ``initial_grains > 0`` to start from a fine Voronoi structure instead of one grain
           per site.
       out: output directory; it must be new or empty (or ``overwrite``).
-      n: number of samples (simulations for ``potts``).
+      num_samples: number of samples (simulations for ``potts``).
       size: edge length of the (cubic/square) volume.
       dim: 2 or 3 (default per kind: 3 for grain structures, 2 for two-phase media).
       seed: base seed; sample ``i`` uses ``fold_in(key(seed), i)``.
@@ -244,10 +244,13 @@ def make_dataset(
     unknown = set(params) - set(spec.defaults)
     if unknown:
         raise ValueError(f"params: unknown parameter(s) {sorted(unknown)} for kind {kind!r}")
-    if n < 1 or size < 2 or shard_size < 1:
-        raise ValueError(
-            f"n, size, shard_size: expected positive values, got {n}, {size}, {shard_size}"
-        )
+    for name, value, low in (
+        ("num_samples", num_samples, 1),
+        ("size", size, 2),
+        ("shard_size", shard_size, 1),
+    ):
+        if value < low:
+            raise ValueError(f"{name}: expected an integer >= {low}, got {value}")
     dim = spec.dim if dim is None else int(dim)
     if dim not in (2, 3):
         raise ValueError(f"dim: expected 2 or 3, got {dim}")
@@ -262,7 +265,7 @@ def make_dataset(
     key = jax.random.key(seed)
 
     def samples():
-        for i in tqdm(range(n), desc=f"{kind} {shape}", disable=not progress):
+        for i in tqdm(range(num_samples), desc=f"{kind} {shape}", disable=not progress):
             xs, ls = generate(jax.random.fold_in(key, i))
             for x, label in zip(xs, ls, strict=True):
                 yield x, {"source": i, **label}
@@ -272,7 +275,7 @@ def make_dataset(
         "params": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()},
         "shape": list(shape),
         "seed": seed,
-        "n_sources": n,
+        "n_sources": num_samples,
     }
     return _write_samples(out, samples(), info, shard_size)
 

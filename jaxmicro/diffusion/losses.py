@@ -83,7 +83,7 @@ def vlb_terms(schedule: Schedule, x0, x_t, t, eps, v):
     true_mean = q_posterior_mean(schedule, x0, x_t, t)
     true_logvar = extract(schedule.posterior_log_variance_clipped, t, x_t)
     mean = q_posterior_mean(schedule, predict_x0(schedule, x_t, t, eps), x_t, t)
-    logvar = model_log_variance(schedule, t, x_t, v, variance="learned")
+    logvar = model_log_variance(schedule, t, x_t, v, learned_variance=True)
     kl = _mean_flat(normal_kl(true_mean, true_logvar, mean, logvar)) / math.log(2.0)
     nll = _mean_flat(gaussian_nll(x0, mean, logvar)) / math.log(2.0)
     return jnp.where(t == 0, nll, kl)

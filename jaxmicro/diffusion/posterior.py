@@ -16,6 +16,7 @@ from jaxmicro.diffusion.schedule import Schedule, extract, predict_eps, predict_
 __all__ = [
     "PARAMETERIZATIONS",
     "VARIANCES",
+    "check_variance",
     "split_output",
     "eps_from_output",
     "v_target",
@@ -25,7 +26,15 @@ __all__ = [
 ]
 
 PARAMETERIZATIONS = ("eps", "v", "x0")
-VARIANCES = ("small", "large", "learned")
+VARIANCES = ("small", "large")
+
+
+def check_variance(variance: str) -> None:
+    """Raises ``ValueError`` naming ``variance`` unless it is one of ``VARIANCES``."""
+    if variance == "learned":
+        raise ValueError("variance: a learned variance is spelled learned_variance=True")
+    if variance not in VARIANCES:
+        raise ValueError(f"variance: expected one of {VARIANCES}, got {variance!r}")
 
 
 def split_output(out: jax.Array, *, learned_variance: bool) -> tuple[jax.Array, jax.Array | None]:
@@ -83,32 +92,39 @@ def q_posterior_mean(schedule: Schedule, x0, x_t, t):
     )
 
 
-def model_log_variance(schedule: Schedule, t, x_t, v=None, *, variance: str = "small"):
+def model_log_variance(
+    schedule: Schedule,
+    t,
+    x_t,
+    v=None,
+    *,
+    variance: str = "small",
+    learned_variance: bool = False,
+):
     """Log-variance of ``p(x_{t-1} | x_t)``, broadcastable to ``x_t``.
 
     Args:
         schedule: the diffusion schedule.
         t: ``(B,)`` steps.
         x_t: ``(B, ...)`` current state (for shape and dtype).
-        v: variance interpolation values, shape of ``x_t`` (``variance='learned'`` only).
-        variance: ``'small'`` (posterior variance, clipped log), ``'large'`` (``beta_t``, with
-            ``t = 0`` using the posterior variance of step 1) or ``'learned'``:
+        v: variance interpolation values, shape of ``x_t`` (``learned_variance`` only).
+        variance: the fixed variance, ``'small'`` (posterior variance, clipped log) or
+            ``'large'`` (``beta_t``, with ``t = 0`` using the posterior variance of step 1).
+        learned_variance: interpolate instead,
             ``frac log(beta_t) + (1 - frac) log(beta_tilde_t)``, ``frac = (v + 1) / 2``.
 
     References:
         Ho, Jain, Abbeel (2020), §3.2; Nichol & Dhariwal (2021), eq. 15.
     """
+    check_variance(variance)
     min_log = extract(schedule.posterior_log_variance_clipped, t, x_t)
-    if variance == "small":
-        return min_log
-    large = jnp.concatenate([schedule.posterior_variance[1:2], schedule.betas[1:]])
-    max_log = extract(jnp.log(large), t, x_t)
-    if variance == "large":
-        return max_log
-    if variance != "learned":
-        raise ValueError(f"variance: expected one of {VARIANCES}, got {variance!r}")
+    if not learned_variance:
+        if variance == "small":
+            return min_log
+        large = jnp.concatenate([schedule.posterior_variance[1:2], schedule.betas[1:]])
+        return extract(jnp.log(large), t, x_t)
     if v is None:
-        raise ValueError("v: variance='learned' needs the variance channels of the output")
+        raise ValueError("v: learned_variance needs the variance channels of the output")
     frac = (v + 1.0) / 2.0
     return frac * extract(jnp.log(schedule.betas), t, x_t) + (1.0 - frac) * min_log
 
@@ -120,6 +136,7 @@ def p_mean_variance(
     out,
     *,
     variance: str = "small",
+    learned_variance: bool = False,
     parameterization: str = "eps",
     clip_x0: tuple[float, float] | None = None,
 ):
@@ -129,8 +146,8 @@ def p_mean_variance(
         schedule: the diffusion schedule.
         x_t: ``(B, ...)`` state at steps ``t``.
         t: ``(B,)`` steps.
-        out: network output, shape of ``x_t`` (``2C`` channels when ``variance='learned'``).
-        variance: see ``model_log_variance``.
+        out: network output, shape of ``x_t`` (``2C`` channels when ``learned_variance``).
+        variance, learned_variance: see ``model_log_variance``.
         parameterization: ``'eps'`` or ``'v'``.
         clip_x0: optional ``(low, high)`` bounds applied to the ``x_0`` estimate.
 
@@ -140,12 +157,14 @@ def p_mean_variance(
     References:
         Ho, Jain, Abbeel (2020), eqs. 7, 11; Nichol & Dhariwal (2021), §3.1.
     """
-    pred, v = split_output(out, learned_variance=variance == "learned")
+    pred, v = split_output(out, learned_variance=learned_variance)
     eps = eps_from_output(schedule, x_t, t, pred, parameterization=parameterization)
     x0 = predict_x0(schedule, x_t, t, eps)
     if clip_x0 is not None:
         x0 = jnp.clip(x0, clip_x0[0], clip_x0[1])
         eps = predict_eps(schedule, x_t, t, x0)
     mean = q_posterior_mean(schedule, x0, x_t, t)
-    logvar = model_log_variance(schedule, t, x_t, v, variance=variance)
+    logvar = model_log_variance(
+        schedule, t, x_t, v, variance=variance, learned_variance=learned_variance
+    )
     return mean, jnp.broadcast_to(logvar, x_t.shape), x0, eps

@@ -3,12 +3,12 @@
 ``eps_fn`` maps ``x: (B, *shape)`` and integer steps ``t: (B,)`` to the predicted noise (shape of
 ``x``; ``2C`` channels for learned-variance models). Conditions and guidance enter by wrapping it
 (e.g. ``classifier_free_guidance``). Both samplers run in one ``lax.scan`` and can be jitted end to
-end (``shape``, ``batch``, ``num_steps`` and the string options are static).
+end (``shape``, ``num_samples``, ``num_steps`` and the string options are static).
 
-Randomness: sample ``i`` uses ``k_i = split(key, batch)[i]``; its starting noise is drawn from
+Randomness: sample ``i`` uses ``k_i = split(key, num_samples)[i]``; its starting noise is drawn from
 ``fold_in(k_i, T)`` and the noise added when leaving step ``t`` from ``fold_in(k_i, t)``. So a
-sample does not depend on the batch size, and DDIM with ``eta = 1`` over all ``T`` steps reproduces
-DDPM with ``variance='small'`` draw for draw.
+sample does not depend on the number of samples, and DDIM with ``eta = 1`` over all ``T`` steps
+reproduces DDPM with ``variance='small'`` draw for draw.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmicro.diffusion.posterior import VARIANCES, p_mean_variance
+from jaxmicro.diffusion.posterior import check_variance, p_mean_variance
 from jaxmicro.diffusion.schedule import Schedule
 
 __all__ = [
@@ -32,17 +32,17 @@ __all__ = [
 EpsFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 
-def _sample_keys(key, batch: int):
-    return jax.random.split(key, batch)
+def _sample_keys(key, num_samples: int):
+    return jax.random.split(key, num_samples)
 
 
 def _normal(keys, step, shape, dtype):
     return jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, step), shape, dtype))(keys)
 
 
-def _check(shape, batch, schedule):
-    if batch < 1:
-        raise ValueError(f"batch: expected a positive sample count, got {batch}")
+def _check(shape, num_samples, schedule):
+    if num_samples < 1:
+        raise ValueError(f"num_samples: expected a positive sample count, got {num_samples}")
     if len(tuple(shape)) == 0:
         raise ValueError("shape: expected the per-sample shape (*spatial, C), got ()")
     if schedule.betas.ndim != 1:
@@ -57,39 +57,48 @@ def ddpm_sample(
     schedule: Schedule,
     shape: Sequence[int],
     *,
-    batch: int,
+    num_samples: int,
     variance: str = "small",
+    learned_variance: bool = False,
     clip_x0: tuple[float, float] | None = None,
 ) -> jax.Array:
     """Ancestral sampling through all ``T`` steps of ``p(x_{t-1} | x_t)``.
 
     Args:
         key: PRNG key.
-        eps_fn: denoiser; returns ``2C`` channels when ``variance='learned'``.
+        eps_fn: denoiser; returns ``2C`` channels when ``learned_variance``.
         schedule: the diffusion schedule (its dtype is the sample dtype).
         shape: per-sample shape ``(*spatial, C)``.
-        batch: number of samples.
-        variance: ``'small'`` (posterior variance), ``'large'`` (``beta_t``) or ``'learned'``.
+        num_samples: number of samples.
+        variance: the fixed variance, ``'small'`` (posterior variance) or ``'large'``
+            (``beta_t``); unused when ``learned_variance``.
+        learned_variance: ``eps_fn`` returns ``2C`` channels and the second half sets the
+            variance (Nichol & Dhariwal eq. 15).
         clip_x0: optional ``(low, high)`` bounds on the ``x_0`` estimate at every step.
 
     Returns:
-        ``(batch, *shape)`` samples ``x_0``.
+        ``(num_samples, *shape)`` samples ``x_0``.
 
     References:
         Ho, Jain, Abbeel (2020), Algorithm 2; Nichol & Dhariwal (2021), §3.1; Lee & Yun eq. 6;
         Buzzy et al. eq. 8.
     """
-    _check(shape, batch, schedule)
-    if variance not in VARIANCES:
-        raise ValueError(f"variance: expected one of {VARIANCES}, got {variance!r}")
+    _check(shape, num_samples, schedule)
+    check_variance(variance)
     shape, T, dtype = tuple(shape), schedule.num_steps, schedule.betas.dtype
-    keys = _sample_keys(key, batch)
+    keys = _sample_keys(key, num_samples)
 
     def step(x, t):
-        tb = jnp.full((batch,), t)
+        tb = jnp.full((num_samples,), t)
         out = eps_fn(x, tb).astype(dtype)
         mean, logvar, _, _ = p_mean_variance(
-            schedule, x, tb, out, variance=variance, clip_x0=clip_x0
+            schedule,
+            x,
+            tb,
+            out,
+            variance=variance,
+            learned_variance=learned_variance,
+            clip_x0=clip_x0,
         )
         noise = _normal(keys, t, shape, dtype)
         return mean + jnp.where(t > 0, jnp.exp(0.5 * logvar), 0.0) * noise, None
@@ -137,7 +146,7 @@ def ddim_sample(
     schedule: Schedule,
     shape: Sequence[int],
     *,
-    batch: int,
+    num_samples: int,
     num_steps: int,
     eta: float = 0.0,
     spacing: str = "uniform",
@@ -156,7 +165,7 @@ def ddim_sample(
         eps_fn: denoiser.
         schedule: the diffusion schedule.
         shape: per-sample shape ``(*spatial, C)``.
-        batch: number of samples.
+        num_samples: number of samples.
         num_steps: length of the sub-trajectory.
         eta: stochasticity, ``>= 0``.
         spacing: ``'uniform'`` or ``'quadratic'`` (see ``ddim_timesteps``).
@@ -164,23 +173,23 @@ def ddim_sample(
         clip_x0: optional ``(low, high)`` bounds on the ``x_0`` estimate.
 
     Returns:
-        ``(batch, *shape)`` samples ``x_0``.
+        ``(num_samples, *shape)`` samples ``x_0``.
 
     References:
         Song, Meng, Ermon (2021), eq. 12 and eq. 16; Lee & Yun eq. 17.
     """
-    _check(shape, batch, schedule)
+    _check(shape, num_samples, schedule)
     if eta < 0:
         raise ValueError(f"eta: expected a non-negative value, got {eta}")
     shape, T, dtype = tuple(shape), schedule.num_steps, schedule.betas.dtype
     ts = ddim_timesteps(T, num_steps, spacing)
     prev = np.concatenate([[-1], ts[:-1]]).astype(np.int32)
-    keys = _sample_keys(key, batch)
+    keys = _sample_keys(key, num_samples)
     ab_all = schedule.alpha_bars.astype(dtype)
 
     def step(x, ts_pair):
         t, s = ts_pair
-        tb = jnp.full((batch,), t)
+        tb = jnp.full((num_samples,), t)
         out = eps_fn(x, tb).astype(dtype)
         out = out[..., : shape[-1]] if learned_variance else out
         _, _, x0, eps = p_mean_variance(schedule, x, tb, out, clip_x0=clip_x0)

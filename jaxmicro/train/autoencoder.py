@@ -268,7 +268,7 @@ def init_vae_state(config: VAETrainConfig, optimizer: optax.GradientTransformati
 
 
 def make_vae_train_step(config: VAETrainConfig, graphdef, optimizer):
-    """Builds ``train_step(state, batch, key) -> (state, metrics)`` (pure; jit in the caller).
+    """Builds ``train_step(key, state, batch) -> (state, metrics)`` (pure; jit in the caller).
 
     ``batch['x']``: ``(B, *spatial, C)`` fields in [-1, 1]. The loss is ``vae_loss``: mean
     squared reconstruction error of a reparameterized posterior sample plus ``kl_weight`` times
@@ -278,12 +278,12 @@ def make_vae_train_step(config: VAETrainConfig, graphdef, optimizer):
         Kingma & Welling (2014), eq. 10; Rombach et al. (2022), §3.1; PolyCrysDiff §4.1.
     """
 
-    def loss_fn(params, rest, x, key):
+    def loss_fn(params, key, rest, x):
         return vae_loss(key, nnx.merge(graphdef, params, rest), x, kl_weight=config.kl_weight)
 
-    def train_step(state: VAEState, batch: dict, key: jax.Array):
+    def train_step(key: jax.Array, state: VAEState, batch: dict):
         (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params, state.rest, batch["x"], key
+            state.params, key, state.rest, batch["x"]
         )
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)

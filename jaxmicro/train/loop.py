@@ -101,7 +101,7 @@ def jit_run(init_fn, train_step, mesh: jax.sharding.Mesh, fast_compile: bool) ->
     """
     rep = replicated(mesh)
     step_fn = jax.jit(
-        lambda s, b: train_step(s, b, step_key(s)),
+        lambda s, b: train_step(step_key(s), s, b),
         in_shardings=(rep, batch_sharded(mesh)),
         out_shardings=(rep, rep),
         donate_argnums=0,

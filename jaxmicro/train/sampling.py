@@ -29,7 +29,7 @@ __all__ = ["generate", "field_images", "save_grid"]
 def generate(
     key: jax.Array,
     model,
-    n: int,
+    num_samples: int,
     *,
     sampler: str = "ddim",
     steps: int = 50,
@@ -42,7 +42,7 @@ def generate(
     batch_size: int | None = None,
     progress: bool = False,
 ) -> np.ndarray:
-    """Draws ``n`` samples ``(n, *shape, C)`` from a ``Model`` (see ``load_model``).
+    """``(num_samples, *shape, C)`` samples of a ``Model`` (see ``load_model``).
 
     The network is read through ``denoiser`` (parameterization, learned variance, conditions,
     classifier-free guidance, sharding); a latent model's samples are decoded by its autoencoder.
@@ -50,15 +50,16 @@ def generate(
     Args:
         key: PRNG key; sample ``i`` depends only on ``key`` and ``i``.
         model: a ``jaxmicro.train.Model``.
-        n: number of samples.
+        num_samples: number of samples.
         sampler: ``'ddim'`` (``steps`` steps) or ``'ddpm'`` (all ``T`` steps; a learned variance
             is used).
         steps: DDIM steps.
         eta: DDIM stochasticity, finite and ``>= 0``.
         conditions: network conditions (``Model.conditions(...)``), one sample's entry or
-            ``(n, ...)``; None: unconditional.
+            ``(num_samples, ...)``; None: unconditional.
         guidance_scale: classifier-free guidance weight (see ``denoiser``).
-        mesh: device mesh; ``n`` is padded up to a multiple of its size and the padding dropped.
+        mesh: device mesh; ``num_samples`` is padded up to a multiple of its size and the
+            padding dropped.
         clip_x0: bounds of the ``x_0`` estimates (data lie in [-1, 1]; not applied to latents).
         decode: decode a latent model's samples (False: return the latents).
         batch_size: samples per sampler call (None: all at once); chunk ``c`` starting at
@@ -70,14 +71,15 @@ def generate(
         process must call ``generate`` with the same arguments).
 
     Raises:
-        ValueError: unknown sampler, ``n < 1``, non-finite or negative ``eta``, or ``steps``
-            outside ``[1, T]``.
+        ValueError: unknown sampler, ``num_samples < 1``, non-finite or negative ``eta``, or
+            ``steps`` outside ``[1, T]``.
     """
     if sampler not in ("ddim", "ddpm"):
         raise ValueError(f"sampler: expected 'ddim' or 'ddpm', got {sampler!r}")
-    if int(n) < 1:
-        raise ValueError(f"n: expected a positive number of samples, got {n}")
-    if batch_size is not None and int(n) > int(batch_size):
+    n = int(num_samples)
+    if n < 1:
+        raise ValueError(f"num_samples: expected a positive number of samples, got {num_samples}")
+    if batch_size is not None and n > int(batch_size):
         if int(batch_size) < 1:
             raise ValueError(f"batch_size: expected a positive count, got {batch_size}")
         from tqdm.auto import tqdm
@@ -92,13 +94,11 @@ def generate(
             decode=decode,
         )
         chunks = []
-        for start in tqdm(range(0, int(n), int(batch_size)), disable=not progress, desc="sampling"):
-            stop = min(int(n), start + int(batch_size))
+        for start in tqdm(range(0, n, int(batch_size)), disable=not progress, desc="sampling"):
+            stop = min(n, start + int(batch_size))
             part = None
             if conditions is not None:
-                part = {
-                    k: _rows(np.asarray(v), k, start, stop, int(n)) for k, v in conditions.items()
-                }
+                part = {k: _rows(np.asarray(v), k, start, stop, n) for k, v in conditions.items()}
             chunks.append(
                 generate(
                     jax.random.fold_in(key, start), model, stop - start, conditions=part, **options
@@ -111,9 +111,9 @@ def generate(
     if sampler == "ddim" and not 1 <= int(steps) <= config.num_diffusion_steps:
         raise ValueError(f"steps: expected 1..{config.num_diffusion_steps}, got {steps}")
     size = 1 if mesh is None else mesh.size
-    batch = -(-int(n) // size) * size
+    padded = -(-n // size) * size
     if conditions is not None:
-        conditions = {k: _pad(np.asarray(v), int(n), batch, k) for k, v in conditions.items()}
+        conditions = {k: _pad(np.asarray(v), n, padded, k) for k, v in conditions.items()}
     learned = config.model.learned_variance
     use_variance = sampler == "ddpm" and learned
     if model.autoencoder is not None:
@@ -125,7 +125,7 @@ def generate(
         graphdef,
         config_key(config),
         tuple(shape),
-        batch,
+        padded,
         sampler,
         int(steps),
         float(eta),
@@ -173,7 +173,7 @@ def _compiled_sampler(
     graphdef,
     config_json,
     shape,
-    batch,
+    num_samples,
     sampler,
     steps,
     eta,
@@ -201,14 +201,12 @@ def _compiled_sampler(
             mesh=mesh,
             variance_channels=use_variance,
         )
+        options = dict(num_samples=num_samples, clip_x0=clip_x0)
         if sampler == "ddpm":
-            variance = "learned" if use_variance else "small"
             return ddpm_sample(
-                key, eps_fn, schedule, shape, batch=batch, variance=variance, clip_x0=clip_x0
+                key, eps_fn, schedule, shape, learned_variance=use_variance, **options
             )
-        return ddim_sample(
-            key, eps_fn, schedule, shape, batch=batch, num_steps=steps, eta=eta, clip_x0=clip_x0
-        )
+        return ddim_sample(key, eps_fn, schedule, shape, num_steps=steps, eta=eta, **options)
 
     return jax.jit(run, compiler_options=FAST_COMPILE if fast else None)
 
@@ -223,14 +221,14 @@ def _rows(value: np.ndarray, name: str, start: int, stop: int, n: int) -> np.nda
     return value[start:stop]
 
 
-def _pad(value: np.ndarray, n: int, batch: int, name: str) -> np.ndarray:
-    """A per-sample condition of ``n`` rows padded to ``batch`` rows (unbatched entries kept)."""
+def _pad(value: np.ndarray, n: int, padded: int, name: str) -> np.ndarray:
+    """A per-sample condition of ``n`` rows padded to ``padded`` rows (unbatched entries kept)."""
     per_sample = 1 if name == "scalars" else 0
     if value.ndim == per_sample:
         return value
     if value.shape[0] != n:
         raise ValueError(f"conditions[{name!r}]: expected {n} rows, got shape {value.shape}")
-    return np.concatenate([value, np.repeat(value[-1:], batch - n, axis=0)])
+    return np.concatenate([value, np.repeat(value[-1:], padded - n, axis=0)])
 
 
 def field_images(x: np.ndarray) -> np.ndarray:

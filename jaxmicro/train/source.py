@@ -201,7 +201,7 @@ def _dataset_folder(data: DataConfig, out: Path) -> Path:
             make_dataset(
                 data.kind,
                 folder,
-                n=data.num_examples,
+                num_samples=data.num_examples,
                 size=data.shape[0],
                 dim=len(data.shape),
                 seed=data.seed,

@@ -1,4 +1,4 @@
-"""The training step: a pure function ``train_step(state, batch, key) -> (state, metrics)``.
+"""The training step: a pure function ``train_step(key, state, batch) -> (state, metrics)``.
 
 The model crosses ``jit`` as ``(graphdef, state)``: ``TrainState`` holds the ``nnx.Param`` leaves
 (trained), the other variables (e.g. fixed Fourier frequencies), the optax state, the EMA of the
@@ -135,7 +135,7 @@ def make_train_step(
     schedule: Schedule,
     optimizer: optax.GradientTransformation,
 ) -> Callable:
-    """Builds ``train_step(state, batch, key) -> (state, metrics)``.
+    """Builds ``train_step(key, state, batch) -> (state, metrics)``.
 
     ``batch`` is a dict with ``'x'``: ``(B, *spatial, C)`` fields and, for conditional models,
     ``'labels'`` ``(B,)`` and/or ``'scalars'`` ``(B, K)``. With ``compute_dtype='bfloat16'`` the
@@ -149,7 +149,7 @@ def make_train_step(
     config = config.validate()
     compute = jnp.bfloat16 if config.compute_dtype == "bfloat16" else None
 
-    def loss_fn(params, state, batch, key):
+    def loss_fn(params, key, state, batch):
         k_loss, k_drop, k_cond = jax.random.split(key, 3)
         if compute is not None:
             params = jax.tree.map(lambda p: p.astype(compute), params)
@@ -180,9 +180,9 @@ def make_train_step(
             lambda_vlb=config.lambda_vlb,
         )
 
-    def train_step(state: TrainState, batch: dict, key: jax.Array):
+    def train_step(key: jax.Array, state: TrainState, batch: dict):
         (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params, state, batch, key
+            state.params, key, state, batch
         )
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
