@@ -92,13 +92,13 @@ def test_mcr_reconstructions_match_the_exemplar():
     # anisotropic: longer runs of phase 1 along axis 1 than along axis 0
     assert np.mean(ex == np.roll(ex, 2, axis=1)) > np.mean(ex == np.roll(ex, 2, axis=0))
     rec = materials.reconstructions(
-        jax.random.key(1), ex, 3, max_lag=6, levels=1, max_iter=30, batch=2, progress=False
+        jax.random.key(1), ex, 3, max_lag=6, levels=1, max_iter=30, batch_size=2, progress=False
     )
     assert rec.shape == (3, 24, 24) and rec.dtype == np.int8
     assert abs(rec.mean() - 0.3) < 0.05
     # image i starts from fold_in(key, i): the first batch again gives the same images
     again = materials.reconstructions(
-        jax.random.key(1), ex, 2, max_lag=6, levels=1, max_iter=30, batch=2, progress=False
+        jax.random.key(1), ex, 2, max_lag=6, levels=1, max_iter=30, batch_size=2, progress=False
     )
     np.testing.assert_array_equal(again, rec[:2])
 
@@ -115,7 +115,7 @@ def _check_outputs(out: Path, material: str, models: Path):
     card = json.loads((models / f"lee-yun-{material}" / "card.json").read_text())
     command = card["data_command"]
     assert ("seed=0" in command or "key(0)" in command) and (
-        "n=24" in command or "range(24)" in command
+        "num_samples=24" in command or "range(24)" in command
     )
     assert card["metrics"]["features"] == run.VGG_NOTE
     ref = np.load(models / f"lee-yun-{material}" / "reference.npy")

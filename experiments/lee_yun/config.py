@@ -211,7 +211,7 @@ _TINY = dataclasses.replace(
         name="lee_yun_tiny",
         model=dataclasses.replace(
             _SMOKE.train.model,
-            channels=(4, 8),
+            channels=(4,),
             attention_levels=(),
             num_groups=2,
             max_time=10.0,

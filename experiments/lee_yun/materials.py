@@ -176,19 +176,20 @@ def anisotropic_exemplar(key, size: int, lengths, fraction: float) -> np.ndarray
 def reconstructions(
     key,
     exemplar: np.ndarray,
-    n: int,
+    num_samples: int,
     *,
     max_lag: int,
     levels: int,
     max_iter: int,
-    batch: int,
+    batch_size: int,
     progress: bool = True,
 ) -> np.ndarray:
-    """``n`` S2 reconstructions ``(n, H, W)`` int8 of an exemplar, ``batch`` per ``vmap``.
+    """``num_samples`` S2 reconstructions ``(num_samples, H, W)`` int8 of an exemplar,
+    ``batch_size`` per ``vmap``.
 
     The target is the exemplar's periodic two-point function (phase 1, lags up to ``max_lag``);
     each reconstruction starts from its own key (``fold_in(key, i)`` for image ``i``; another
-    ``batch`` changes the images only through rounding in the batched kernels, which the
+    ``batch_size`` changes the images only through rounding in the batched kernels, which the
     optimizer amplifies), runs L-BFGS-B with ``levels`` multigrid levels and is
     thresholded at 1/2. The last batch is padded with extra keys, which are dropped.
 
@@ -214,8 +215,9 @@ def reconstructions(
     out = []
     from tqdm.auto import tqdm
 
-    for start in tqdm(range(0, n, batch), desc="mcr reconstructions", disable=not progress):
-        index = np.arange(start, start + batch)
+    chunks = range(0, num_samples, batch_size)
+    for start in tqdm(chunks, desc="mcr reconstructions", disable=not progress):
+        index = np.arange(start, start + batch_size)
         keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(index)
         out.append(np.asarray(ensemble(keys), np.int8))
-    return np.concatenate(out)[:n]
+    return np.concatenate(out)[:num_samples]

@@ -101,8 +101,8 @@ def data_calls(cfg, material: str) -> dict[str, str]:
         call = (
             "experiments/lee_yun/materials.py: reconstructions(jax.random.key({seed}), "
             f"anisotropic_exemplar(jax.random.key({cfg.seed}), {size}, {cfg.exemplar_lengths}, "
-            f"{cfg.exemplar_fraction}), n={{n}}, max_lag={cfg.mcr_max_lag}, levels="
-            f"{cfg.mcr_levels}, max_iter={cfg.mcr_max_iter}, batch={cfg.mcr_batch})"
+            f"{cfg.exemplar_fraction}), num_samples={{n}}, max_lag={cfg.mcr_max_lag}, levels="
+            f"{cfg.mcr_levels}, max_iter={cfg.mcr_max_iter}, batch_size={cfg.mcr_batch})"
         )
     return {
         "train": call.format(n=cfg.num_train, seed=cfg.seed),
@@ -160,7 +160,7 @@ def _mcr_images(cfg, folder: Path, n: int, seed: int) -> np.ndarray:
         max_lag=cfg.mcr_max_lag,
         levels=cfg.mcr_levels,
         max_iter=cfg.mcr_max_iter,
-        batch=cfg.mcr_batch,
+        batch_size=cfg.mcr_batch,
     )
 
 

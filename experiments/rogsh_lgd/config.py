@@ -160,7 +160,7 @@ _TINY = dataclasses.replace(
     train=dataclasses.replace(
         _SMOKE.train,
         name="rogsh_lgd_tiny_unet",
-        model=dataclasses.replace(_SMOKE.train.model, channels=(8, 8), num_groups=4),
+        model=dataclasses.replace(_SMOKE.train.model, channels=(8,), num_groups=4),
         num_diffusion_steps=20,
         beta_start=0.005,
         beta_end=0.5,
