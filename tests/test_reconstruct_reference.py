@@ -1,5 +1,8 @@
 """jaxmicro.reconstruct reference loading, text parsing and memory check (no solves: fast)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -17,6 +20,7 @@ from jaxmicro.reconstruct import (
     parse_descriptors,
     parse_shape,
     reference_field,
+    release_memory,
 )
 
 NICKEL = Phase("Nickel", "m-3m", (3.52, 3.52, 3.52, 90.0, 90.0, 90.0), formula="Ni")
@@ -114,6 +118,11 @@ def test_memory_bound_and_check():
         check_memory((100000, 100000), spec, 1, name="--shape")
 
 
+def test_release_memory_can_be_called_anywhere():
+    assert release_memory() is None  # glibc's malloc_trim; nothing without it
+    release_memory()
+
+
 # --- references ------------------------------------------------------------------------------
 
 
@@ -160,6 +169,23 @@ def test_load_reference_kinds(tmp_path):
     io.imsave(tmp_path / "disk.png", (two * 255).astype(np.uint8), check_contrast=False)
     field, rep, _ = load_reference(tmp_path / "disk.png")
     np.testing.assert_array_equal(field[..., 0], two)
+
+
+def test_npy_references_leave_the_ebsd_readers_unimported(tmp_path):
+    # jaxmicro.io brings SciPy and h5py (~40 MB resident at the command's memory peak)
+    np.save(tmp_path / "euler.npy", grains_euler())
+    code = (
+        "import sys; from jaxmicro.reconstruct import load_reference; "
+        "load_reference(sys.argv[1]); "
+        "print(sorted({'jaxmicro.io', 'scipy', 'h5py'} & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "euler.npy")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_ebsd_references_keep_radians_and_their_symmetry(tmp_path):

@@ -11,7 +11,8 @@
   :func:`default_descriptors`, :func:`default_window`, :func:`parse_shape`.
 - ``pipeline``: :func:`run_reconstruction` -> :class:`Reconstruction` (characterize, compile,
   solve, best of the starts), :func:`output_arrays`, :func:`run_record`, :func:`level_losses`,
-  :func:`loss_histories`, :func:`check_memory`, :func:`spinner`: ``jaxmicro reconstruct`` as data.
+  :func:`loss_histories`, :func:`check_memory`, :func:`release_memory`, :func:`spinner`:
+  ``jaxmicro reconstruct`` as data.
 - ``report`` (import it as ``jaxmicro.reconstruct.report``): images, loss curves, descriptor and
   relative-variogram-error maps, ``result.json`` records, shared by the CLI and the experiments.
 
@@ -28,6 +29,7 @@ from .pipeline import (
     loss_histories,
     memory_lower_bound,
     output_arrays,
+    release_memory,
     run_reconstruction,
     run_record,
     spinner,
@@ -97,6 +99,7 @@ __all__ = [
     "reconstruct_ensemble",
     "reference_field",
     "relative_error",
+    "release_memory",
     "run_reconstruction",
     "run_record",
     "spinner",

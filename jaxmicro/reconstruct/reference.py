@@ -82,7 +82,6 @@ def load_reference(path, kind: str = "auto", symmetry: str | None = None, *, nam
             unknown suffix or symmetry, and every refusal of :func:`reference_field`; for
             ``.ang`` maps, Euler angles beyond 2 pi (degrees where the format stores radians).
     """
-    from jaxmicro import io
     from jaxmicro.orientations import SYMMETRIES
 
     if kind not in KINDS:
@@ -95,6 +94,8 @@ def load_reference(path, kind: str = "auto", symmetry: str | None = None, *, nam
         raise ValueError(f"{where}: no such file")
     suffix = path.suffix.lower()
     if suffix in (".ang", ".ctf"):
+        from jaxmicro import io  # SciPy and h5py (~40 MB resident): only for EBSD maps
+
         ebsd = (io.read_ang if suffix == ".ang" else io.read_ctf)(path)
         if suffix == ".ang":
             _check_ang_radians(np.asarray(ebsd.euler), where)
