@@ -76,6 +76,9 @@ def init_distributed(args) -> bool:
     Raises:
         ValueError: naming the option (an incomplete or inconsistent set).
     """
+    options = (args.coordinator, args.num_processes, args.process_id)
+    if not args.distributed and all(option is None for option in options):
+        return False  # one process: leave jaxmicro.train (flax, orbax) unimported
     import jax
 
     from jaxmicro.train.parallel import initialize_distributed
