@@ -128,7 +128,7 @@ def test_seeds_dtype_and_range():
 
 def test_empty_grains_warning_on_coarse_grid():
     with pytest.warns(UserWarning, match="own no voxel"):
-        synth.voronoi(jax.random.key(0), (4, 4), 40)
+        synth.voronoi(jax.random.key(0), (4, 4), 12)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         synth.voronoi(jax.random.key(0), (40, 36), 30)
@@ -142,6 +142,11 @@ def test_validation_errors():
         synth.voronoi(key, (8, 8), 3, regularity=1.5)
     with pytest.raises(ValueError, match="n_grains"):
         synth.voronoi(key, (8, 8), 0)
+    # labels would say 100 (or 3.5) grains where the volume can hold 16 (or holds 3)
+    with pytest.raises(ValueError, match="n_grains: 100 grains cannot each own a voxel"):
+        synth.voronoi(key, (4, 4), 100)
+    with pytest.raises(ValueError, match="n_grains: expected an integer count"):
+        synth.voronoi(key, (8, 8), 3.5)
     with pytest.raises(ValueError, match="stretch"):
         synth.voronoi(key, (8, 8), 3, stretch=(1.0, 2.0, 3.0))
     with pytest.raises(ValueError, match="seeds"):

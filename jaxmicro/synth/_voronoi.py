@@ -112,6 +112,15 @@ def voronoi_seeds(
     Materials (2002), ch. 3 (random sequential addition).
     """
     shape = _check_shape(shape)
+    if _validate.is_concrete(n_grains):
+        voxels = math.prod(shape)
+        if np.ndim(n_grains) or float(n_grains) != int(n_grains):
+            raise ValueError(f"n_grains: expected an integer count, got {n_grains}")
+        if int(n_grains) > voxels:
+            raise ValueError(
+                f"n_grains: {n_grains} grains cannot each own a voxel of a grid of shape "
+                f"{shape} ({voxels} voxels)"
+            )
     rows = int(n_grains) if capacity is None else int(capacity)
     if _validate.is_concrete(n_grains) and not 1 <= int(n_grains) <= rows:
         raise ValueError(f"n_grains: expected a count in 1..{rows}, got {n_grains}")
