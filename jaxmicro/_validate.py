@@ -20,8 +20,14 @@ def is_concrete(x) -> bool:
 
 
 def as_float_array(x, name: str) -> jax.Array:
-    """Converts ``x`` to a floating JAX array (keeps float32/float64, promotes ints)."""
+    """Converts ``x`` to a floating JAX array (keeps float32/float64, promotes ints).
+
+    Raises:
+        ValueError: ``x`` is complex (its imaginary part would be dropped).
+    """
     x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise ValueError(f"{name}: complex values ({x.dtype}); expected a real array")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     return x

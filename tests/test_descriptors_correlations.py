@@ -303,8 +303,17 @@ def test_two_point_sharded_batch_matches_single_device():
             dict(mask=2 * np.ones((5, 6))),
             r"mask: values must lie in \[0.0, 1.0\]",
         ),
+        # grain or phase labels are not a field: their correlations are no phase's
+        ((np.arange(30).reshape(5, 6, 1),), {}, "m: integer values 0..29 are labels"),
+        ((np.ones((5, 6, 1), np.complex64),), {}, "m: complex values"),
     ],
 )
 def test_two_point_validation(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         two_point(*args, **kwargs)
+
+
+def test_integer_indicators_equal_float_indicators():
+    labels = np.random.default_rng(0).integers(0, 3, (6, 5))
+    onehot = np.eye(3, dtype=np.int32)[labels]  # integer indicators are accepted
+    np.testing.assert_allclose(two_point(onehot), two_point(onehot.astype(np.float64)))

@@ -17,8 +17,19 @@ from jaxmicro import _validate
 
 
 def as_field(m, name: str = "m") -> jax.Array:
-    """Validates a channels-last field ``(*spatial, C)`` with 2 or 3 spatial axes."""
+    """Validates a channels-last field ``(*spatial, C)`` with 2 or 3 spatial axes.
+
+    Integer input must be an indicator (values 0 and 1): other integers are labels, whose
+    correlations are not those of any phase (checked outside ``jit``).
+    """
     _validate.check_ndim(m, name, (3, 4), "(*spatial, C) with 2 or 3 spatial axes")
+    if np.issubdtype(np.result_type(m), np.integer) and _validate.is_concrete(m):
+        values = np.unique(np.asarray(m))
+        if values.min() < 0 or values.max() > 1:
+            raise ValueError(
+                f"{name}: integer values {values.min()}..{values.max()} are labels, not a field; "
+                "pass indicators, e.g. jax.nn.one_hot(labels, K) (channels last), or floats"
+            )
     return _validate.as_float_array(m, name)
 
 
