@@ -1,10 +1,14 @@
 """`jaxmicro outpaint` end to end on a tiny 3D run: a box, an STL part, resume and bad input.
 
 The run predicts v with a learned variance (hybrid loss): the command must go through the
-denoiser adapter (it used to pass the raw 2C-channel output to RePaint and crash).
+denoiser adapter (it used to pass the raw 2C-channel output to RePaint and crash). Its
+parameters are the initial ones, checkpointed without a training step (``stop_after=0``): the
+command reads any run folder alike, and training is tested in test_train / test_cli_train.
+Every generation compiles a RePaint program: the box run is shared by the tests that read it.
 """
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -28,7 +32,7 @@ def tiny_run(tmp_path_factory):
         model=UNetConfig(
             spatial_dims=3,
             in_channels=1,
-            channels=(4, 8),
+            channels=(4,),
             num_res_blocks=1,
             attention_levels=(),
             num_groups=2,
@@ -45,7 +49,7 @@ def tiny_run(tmp_path_factory):
         log_every=1,
         checkpoint_every=2,
     )
-    fit(config, root / "run", progress=False)
+    fit(config, root / "run", stop_after=0, progress=False)  # step 0: no step compiled
     return root
 
 
@@ -70,10 +74,16 @@ def _outpaint(run, out, *extra):
     )
 
 
-def test_box_is_filled_segmented_and_resumable(tiny_run):
+@pytest.fixture(scope="module")
+def box(tiny_run):
+    """A finished box run (folder and values), read by the tests below (one compilation)."""
     out = tiny_run / "box"
     assert _outpaint(tiny_run / "run", out, "--shape", "12,12,16") == 0
-    values = np.load(out / "volume" / "values.npy")
+    return out, np.load(out / "volume" / "values.npy")
+
+
+def test_box_is_filled_segmented_and_resumable(tiny_run, box):
+    out, values = box
     written = np.load(out / "volume" / "written.npy")
     assert values.shape == (12, 12, 16, 1) and np.isfinite(values).all()
     assert (written >= 0).all()  # every voxel generated
@@ -124,12 +134,15 @@ def test_stl_part_is_masked(tiny_run):
     assert "KL" in (out / "statistics.md").read_text()
 
 
-def test_overwrite_replaces_a_finished_run(tiny_run):
+def test_overwrite_replaces_a_finished_run(tiny_run, box):
+    finished, first = box
     out = tiny_run / "again"
-    assert _outpaint(tiny_run / "run", out, "--shape", "8,8,8", "--seed", "1") == 0
-    first = np.load(out / "volume" / "values.npy")
-    assert _outpaint(tiny_run / "run", out, "--shape", "8,8,8", "--seed", "2", "--overwrite") == 0
-    assert not np.array_equal(np.load(out / "volume" / "values.npy"), first)
+    shutil.copytree(finished, out)  # a finished run with seed 0
+    args = ("--shape", "12,12,16", "--seed", "1", "--overwrite")
+    assert _outpaint(tiny_run / "run", out, *args) == 0
+    values = np.load(out / "volume" / "values.npy")
+    assert values.shape == first.shape and not np.array_equal(values, first)
+    assert (np.load(out / "volume" / "written.npy") >= 0).all()
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,11 @@
 """Multi-process runs (issue #17): two local processes with two CPU devices each form one
 4-device mesh through ``jax.distributed`` (gloo collectives) and must give what one process with
-four devices gives: the training losses and final parameters, the samples of ``generate`` and
-``lgd_run``, the outpainted volume and the reconstruction ensemble; an interrupted two-process
-training run resumes to the same result, and ``jaxmicro launch`` runs a command as two processes.
+four devices gives: the samples of ``generate``, the outpainted volume and the reconstruction
+ensemble (default run, ``light``: no training step is compiled, the sampled model is saved by
+the one-process run); and, in the slow set (``-m slow``), the losses and final parameters of an
+interrupted two-process training run (``jaxmicro launch -- train --stop-after``) resumed by two
+new processes, and the samples of ``generate`` and ``lgd_run`` of the trained model.
+``jaxmicro launch`` refuses a used output folder on every process (default run).
 
 Every run is a child process (``python tests/test_multihost.py ROLE OUT ...``): the test process
 has its own 4 devices and x64, and a process joins at most one distributed run. The children of
@@ -77,7 +80,33 @@ def _run(role: str, out: Path, processes: int, *extra: str) -> float:
 # ---------------------------------------------------------------- the children's side
 
 
+def _save_untrained_model(config, run: Path, mesh) -> None:
+    """A run folder without a training step: the initial state (step 0), then its EMA parameters
+    jittered (step 1), since the UNet's output layer starts at zero and its samples would not
+    depend on the network at all."""
+    import jax
+
+    from jaxmicro.train import fit
+    from jaxmicro.train.checkpoint import Checkpointer
+    from jaxmicro.train.loop import restore_run
+
+    fit(config, run, stop_after=0, progress=False)
+    _, _, state = restore_run(run, mesh=mesh)
+    rng = np.random.default_rng(4)
+
+    def jitter(x):
+        noise = 0.1 * rng.normal(size=x.shape)
+        return jax.device_put((np.asarray(x) + noise).astype(x.dtype), x.sharding)
+
+    ckpt = Checkpointer(run / "checkpoints")
+    ckpt.save(1, state._replace(ema=jax.tree.map(jitter, state.ema)))
+    ckpt.close()
+
+
 def _child(role, out, processes, index, port, *extra):  # noqa: C901 (one function per role)
+    """``all``: train, then sample and lgd; ``resume-all``: the same, resuming ``OUT/run``;
+    ``light``: sample from the run folder ``extra[0]`` (else save one into ``OUT/run`` first),
+    outpaint with an analytic denoiser and reconstruct."""
     import jax
 
     out, processes, index = Path(out), int(processes), int(index)
@@ -94,40 +123,47 @@ def _child(role, out, processes, index, port, *extra):  # noqa: C901 (one functi
     from jaxmicro.train.parallel import is_primary
 
     assert jax.device_count() == 4 and jax.process_count() == processes
+    if role not in ("all", "resume-all", "light"):
+        raise SystemExit(f"unknown role {role}")
     results, seconds = {}, {}
     from jaxmicro.train import load_experiment_config
 
     config = load_experiment_config(f"{out.parent / 'config.py'}:tiny")
-    run = out / "run"
+    run = Path(extra[0]) if extra else out / "run"
+    mesh = batch_mesh()
 
     def final_state(prefix):
-        _, _, state = restore_run(run, mesh=batch_mesh())
+        _, _, state = restore_run(run, mesh=mesh)
         leaves = jax.tree_util.tree_flatten_with_path(state.params)[0]
         for path, leaf in leaves:
             results[f"{prefix}/{jax.tree_util.keystr(path)}"] = np.asarray(leaf)
 
     t0 = time.perf_counter()
-    if role not in ("all", "resume-all"):
-        raise SystemExit(f"unknown role {role}")
-    records = fit(config, run, resume=role == "resume-all", progress=False)
-    results["losses"] = np.asarray([r["loss"] for r in records])
-    final_state("params")
+    if role == "light":
+        if not extra:
+            _save_untrained_model(config, run, mesh)
+    else:
+        records = fit(config, run, resume=role == "resume-all", progress=False)
+        results["losses"] = np.asarray([r["loss"] for r in records])
+        final_state("params")
     seconds["train"] = time.perf_counter() - t0
     from jaxmicro.train.model import load_model
 
     t0 = time.perf_counter()
-    mesh = batch_mesh()
     model = load_model(run, mesh=mesh)
     results["samples"] = generate(jax.random.key(5), model, 6, steps=3, mesh=mesh)
     seconds["sample"] = time.perf_counter() - t0
 
-    from jaxmicro.lgd import lgd_run
+    if role != "light":
+        from jaxmicro.lgd import lgd_run
 
-    t0 = time.perf_counter()
-    reference = np.sign(np.random.default_rng(1).normal(size=(8, 8, 1))).astype(np.float32)
-    lgd = lgd_run(model, reference, 4, seed=2, batch_size=2, t0=4, num_steps=2, progress=False)
-    results["lgd"] = lgd["samples"]
-    seconds["lgd"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        reference = np.sign(np.random.default_rng(1).normal(size=(8, 8, 1))).astype(np.float32)
+        lgd = lgd_run(model, reference, 4, seed=2, batch_size=2, t0=4, num_steps=2, progress=False)
+        results["lgd"] = lgd["samples"]
+        seconds["lgd"] = time.perf_counter() - t0
+        return _write(out, results, seconds)
+    # Outpainting and reconstruction do not read the model: in the light runs only.
 
     from jaxmicro.diffusion import linear_schedule
     from jaxmicro.outpaint import outpaint
@@ -172,6 +208,12 @@ def _child(role, out, processes, index, port, *extra):  # noqa: C901 (one functi
     results["ensemble_losses"] = np.asarray(rec.results.final_loss)
     results["ensemble_best"] = np.asarray(rec.best)
     seconds["reconstruct"] = time.perf_counter() - t0
+    _write(out, results, seconds)
+
+
+def _write(out: Path, results: dict, seconds: dict) -> None:
+    from jaxmicro.train.parallel import is_primary
+
     if is_primary():
         np.savez(out / "result.npz", **results)
         (out / "seconds.json").write_text(json.dumps(seconds))
@@ -213,35 +255,90 @@ def _launch(root: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """One process x 4 devices, uninterrupted; two processes x 2 devices, the same program, but
-    its training stopped halfway (``jaxmicro launch -- train --stop-after``) and resumed by two
-    new processes, which then sample, outpaint and reconstruct."""
+def _setup(root: Path) -> None:
     from jaxmicro.data import write_dataset
 
-    root = tmp_path_factory.mktemp("multihost")
     fields = np.sign(np.random.default_rng(0).normal(size=(24, 8, 8, 1))).astype(np.float32)
     write_dataset(root / "data", fields, {"mean": fields.mean(axis=(1, 2, 3))}, shard_size=10)
     text = CONFIG.replace("DATA", repr(str(root / "data"))).replace("STEPS", str(TRAIN_STEPS))
     (root / "config.py").write_text(text)
+
+
+def _load(root: Path, name: str) -> dict:
+    print(name, json.loads((root / name / "seconds.json").read_text()))
+    return dict(np.load(root / name / "result.npz"))
+
+
+@pytest.fixture(scope="module")
+def light(tmp_path_factory):
+    """One process x 4 devices saves a model, samples from it, outpaints and reconstructs; then
+    two processes x 2 devices load that model and do the same."""
+    root = tmp_path_factory.mktemp("multihost-light")
+    _setup(root)
+    seconds = {"one": _run("light", root / "one", 1)}
+    seconds["two"] = _run("light", root / "two", 2, str(root / "one" / "run"))
+    print("wall seconds:", seconds)
+    return root, _load(root, "one"), _load(root, "two")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One process x 4 devices, uninterrupted; two processes x 2 devices, the same program, but
+    its training stopped halfway (``jaxmicro launch -- train --stop-after``) and resumed by two
+    new processes, which then sample and run lgd."""
+    root = tmp_path_factory.mktemp("multihost")
+    _setup(root)
     seconds = {"one": _run("all", root / "one", 1)}
     start = time.perf_counter()
     train = [f"--config={root / 'config.py'}:tiny", f"--out={root / 'two' / 'run'}"]
     half = _launch(root, "train", *train, f"--stop-after={TRAIN_STEPS // 2}", "--no-progress")
     assert half.returncode == 0, half.stderr[-4000:]
     seconds["two"] = time.perf_counter() - start + _run("resume-all", root / "two", 2)
-    load = lambda name: dict(np.load(root / name / "result.npz"))  # noqa: E731
     print("wall seconds:", seconds)
-    for name in ("one", "two"):
-        print(name, json.loads((root / name / "seconds.json").read_text()))
-    return root, load("one"), load("two"), half
+    return root, _load(root, "one"), _load(root, "two"), half
 
 
 def _params(result):
     return {k: v for k, v in result.items() if k.startswith("params/")}
 
 
+def _samples_agree(one, two):
+    assert one["samples"].shape == (6, 8, 8, 1)
+    np.testing.assert_allclose(two["samples"], one["samples"], atol=1e-5)
+    assert np.abs(one["samples"][0] - one["samples"][1]).max() > 1e-3  # distinct samples
+
+
+def test_samples_of_a_loaded_model_agree(light):
+    _, one, two = light
+    _samples_agree(one, two)
+
+
+def test_outpainted_volume_agrees(light):
+    _, one, two = light
+    assert one["volume"].shape == (16, 12, 12, 1) and np.isfinite(one["volume"]).all()
+    np.testing.assert_allclose(two["volume"], one["volume"], atol=1e-5)
+    np.testing.assert_array_equal(two["grain_ids"], one["grain_ids"])
+    assert int(two["summary_blocks"]) == int(one["summary_blocks"])
+
+
+def test_reconstruction_ensemble_agrees(light):
+    _, one, two = light
+    assert one["ensemble_fields"].shape == (3, 12, 12, 1)
+    np.testing.assert_allclose(two["ensemble_fields"], one["ensemble_fields"], atol=1e-5)
+    np.testing.assert_allclose(two["ensemble_losses"], one["ensemble_losses"], rtol=1e-5)
+    assert int(two["ensemble_best"]) == int(one["ensemble_best"])
+    assert np.abs(one["ensemble_fields"][0] - one["ensemble_fields"][2]).max() > 1e-3
+
+
+def test_launch_refuses_a_used_out_folder_on_every_process(light):
+    root, *_ = light
+    done = _launch(root, "sample", f"--checkpoint={root / 'one' / 'run'}", f"--out={root / 'two'}")
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "--out" in done.stderr and "already holds files" in done.stderr
+    assert not (root / "two" / "samples.npy").exists()
+
+
+@pytest.mark.slow  # 1.5-4.5 min on a loaded 2-core CPU: trainings in one and two processes
 def test_interrupted_two_process_training_agrees_with_one_process(runs):
     root, one, two, half = runs
     assert one["losses"].shape == (TRAIN_STEPS,)
@@ -257,38 +354,12 @@ def test_interrupted_two_process_training_agrees_with_one_process(runs):
         np.testing.assert_allclose(p2[k], p1[k], rtol=1e-5, atol=1e-5, err_msg=k)
 
 
-def test_samples_agree(runs):
+@pytest.mark.slow  # shares the fixture above
+def test_samples_and_lgd_of_the_trained_model_agree(runs):
     _, one, two, _ = runs
-    assert one["samples"].shape == (6, 8, 8, 1)
-    np.testing.assert_allclose(two["samples"], one["samples"], atol=1e-5)
-    assert np.abs(one["samples"][0] - one["samples"][1]).max() > 1e-3  # distinct samples
+    _samples_agree(one, two)
     assert one["lgd"].shape == (4, 8, 8, 1)
     np.testing.assert_allclose(two["lgd"], one["lgd"], atol=1e-5)
-
-
-def test_outpainted_volume_agrees(runs):
-    _, one, two, _ = runs
-    assert one["volume"].shape == (16, 12, 12, 1) and np.isfinite(one["volume"]).all()
-    np.testing.assert_allclose(two["volume"], one["volume"], atol=1e-5)
-    np.testing.assert_array_equal(two["grain_ids"], one["grain_ids"])
-    assert int(two["summary_blocks"]) == int(one["summary_blocks"])
-
-
-def test_reconstruction_ensemble_agrees(runs):
-    _, one, two, _ = runs
-    assert one["ensemble_fields"].shape == (3, 12, 12, 1)
-    np.testing.assert_allclose(two["ensemble_fields"], one["ensemble_fields"], atol=1e-5)
-    np.testing.assert_allclose(two["ensemble_losses"], one["ensemble_losses"], rtol=1e-5)
-    assert int(two["ensemble_best"]) == int(one["ensemble_best"])
-    assert np.abs(one["ensemble_fields"][0] - one["ensemble_fields"][2]).max() > 1e-3
-
-
-def test_launch_refuses_a_used_out_folder_on_every_process(runs):
-    root, *_ = runs
-    done = _launch(root, "sample", f"--checkpoint={root / 'two' / 'run'}", f"--out={root / 'one'}")
-    assert done.returncode == 2, done.stderr[-3000:]
-    assert "--out" in done.stderr and "already holds files" in done.stderr
-    assert not (root / "one" / "samples.npy").exists()
 
 
 def test_launch_and_flags_refuse_bad_arguments():

@@ -43,9 +43,20 @@ def _strict_json(path):
     return json.loads(path.read_text(), parse_constant=refuse)
 
 
+# Each form compiles its own sampler; the conversions themselves are checked for every form in
+# test_denoiser, so the default run outpaints the command's form (v + learned variance) only.
+_slow = pytest.mark.slow
+
+
 @pytest.mark.parametrize(
     "parameterization, learned_variance",
-    [("eps", False), ("v", False), ("x0", False), ("eps", True), ("v", True)],
+    [
+        pytest.param("eps", False, marks=_slow),
+        pytest.param("v", False, marks=_slow),
+        pytest.param("x0", False, marks=_slow),
+        pytest.param("eps", True, marks=_slow),
+        ("v", True),
+    ],
 )
 def test_every_output_form_is_converted_to_the_same_clean_field(
     tmp_path, parameterization, learned_variance
