@@ -72,51 +72,90 @@ def test_loss_gradients_and_jit():
     target = characterize(disks(8, 1, 2.5), spec)
     x = jax.random.uniform(jax.random.key(2), (8, 8, 1), minval=0.2, maxval=0.8)
     fun = lambda v: loss(v, target, spec)  # noqa: E731
-    check_grads(fun, (x,), order=1, modes=("fwd", "rev"), atol=1e-4, rtol=1e-4)
-    np.testing.assert_allclose(jax.jit(fun)(x), fun(x), rtol=1e-12)
+    jitted = jax.jit(fun)
+    np.testing.assert_allclose(jitted(x), fun(x), rtol=1e-12)
+    # Through the jitted loss: one compiled program per derivative instead of eager dispatch.
+    check_grads(jitted, (x,), order=1, modes=("fwd", "rev"), atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("optimizer", ["lbfgsb", "lbfgs", "adam", "sgd"])
-def test_every_optimizer_lowers_the_loss_and_keeps_bounds(optimizer):
+# The S2 problem on 24x24 once per optimizer, shared by the tests below: L-BFGS-B's compiled
+# program costs seconds. 'jaxopt' spends two evaluations per iteration: 20 iterations of it take
+# about as many evaluations as 40 of the others.
+ITERATIONS = {"lbfgsb": 40, "jaxopt": 20, "lbfgs": 40, "adam": 40, "sgd": 40}
+
+
+def s2_options(optimizer):
+    lr = 0.05 if optimizer == "adam" else 5.0  # (L-BFGS-B and jaxopt ignore it)
+    return dict(optimizer=optimizer, max_iter=ITERATIONS[optimizer], learning_rate=lr)
+
+
+def run_s2(key, optimizer, target):
+    return RUN(key, target, shape=(24, 24), spec=S2, **s2_options(optimizer))
+
+
+@pytest.fixture(scope="module")
+def s2_runs():
     target = characterize(disks(), S2)
-    lr = 0.05 if optimizer == "adam" else 5.0
-    r = RUN(
-        jax.random.key(0),
-        target,
-        shape=(24, 24),
-        spec=S2,
-        optimizer=optimizer,
-        max_iter=40,
-        learning_rate=lr,
-    )
-    assert r.loss_history.shape == (40,)
+    cache = {}
+
+    def get(optimizer):
+        if optimizer not in cache:
+            cache[optimizer] = run_s2(jax.random.key(0), optimizer, target)
+        return target, cache[optimizer]
+
+    return get
+
+
+@pytest.mark.parametrize("optimizer", list(ITERATIONS))
+def test_every_optimizer_lowers_the_loss_and_keeps_bounds(optimizer, s2_runs):
+    _, r = s2_runs(optimizer)
+    assert r.loss_history.shape == (ITERATIONS[optimizer],)
     assert np.all(np.isfinite(r.loss_history))
     assert float(r.final_loss) < 0.5 * float(r.initial_loss)
     assert float(r.field.min()) >= 0.0 and float(r.field.max()) <= 1.0
     assert int(r.n_evaluations) >= 40
 
 
-def test_lbfgsb_reaches_a_low_loss():
-    """L-BFGS-B on a periodic two-phase S2 problem drops the loss by three orders of magnitude."""
-    target = characterize(disks(), S2)
-    r = RUN(jax.random.key(0), target, shape=(24, 24), spec=S2, max_iter=150)
+def test_lbfgsb_reaches_a_low_loss(s2_runs):
+    """L-BFGS-B on a periodic two-phase S2 problem drops the loss by three orders of magnitude
+    in 40 iterations (measured: 2.7e-5 of the initial loss)."""
+    target, r = s2_runs("lbfgsb")
     assert float(r.final_loss) < 1e-3 * float(r.initial_loss)
     np.testing.assert_allclose(r.final_loss, loss(r.field, target, S2), rtol=1e-6)
 
 
-def test_multigrid_runs_coarse_to_fine():
+def test_lbfgsb_beats_jaxopt_at_equal_evaluations(s2_runs):
+    """The 'lbfgsb' optimizer against jaxopt's ('jaxopt'), about 40 evaluations each (measured
+    final/initial loss: 2.7e-5 against 5.3e-2)."""
+    _, ours = s2_runs("lbfgsb")
+    _, theirs = s2_runs("jaxopt")
+    assert abs(int(ours.n_evaluations) - int(theirs.n_evaluations)) <= 4
+    assert float(ours.final_loss) < float(theirs.final_loss) < float(ours.initial_loss)
+
+
+# Multigrid, 2D->3D and ensembles are optimizer-agnostic plumbing around ``minimize``: Adam (a
+# scan, compiled in a fraction of L-BFGS-B's while_loop) runs them by default, L-BFGS-B in the
+# slow run. L-BFGS-B itself on the phase problem is tested above.
+WITH_LBFGSB = ["adam", pytest.param("lbfgsb", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("optimizer", WITH_LBFGSB)
+def test_multigrid_runs_coarse_to_fine(optimizer):
     spec = Spec((descriptor("two_point", max_lag=6),), levels=2)
     target = characterize(disks(), spec)
     assert [t["two_point"].shape for t in target.levels] == [(1, 1, 13, 13), (1, 1, 7, 7)]
-    r = RUN(jax.random.key(0), target, shape=(24, 24), spec=spec, max_iter=30)
+    kw = dict(optimizer=optimizer, learning_rate=0.05, max_iter=30)
+    r = RUN(jax.random.key(0), target, shape=(24, 24), spec=spec, **kw)
     assert r.field.shape == (24, 24, 1) and r.loss_history.shape == (60,)
     assert float(r.final_loss) < 0.1
 
 
-def test_3d_from_2d_slices():
+@pytest.mark.parametrize("optimizer", WITH_LBFGSB)
+def test_3d_from_2d_slices(optimizer):
     spec = Spec((descriptor("two_point", max_lag=3), descriptor("mean_variation", 0.1)))
     target = characterize(disks(12, 2, 2.5), spec)
-    r = RUN(jax.random.key(0), target, shape=(12, 12, 12), spec=spec, max_iter=40)
+    kw = dict(optimizer=optimizer, learning_rate=0.05, max_iter=40)
+    r = RUN(jax.random.key(0), target, shape=(12, 12, 12), spec=spec, **kw)
     assert r.field.shape == (12, 12, 12, 1)
     assert float(r.final_loss) < 0.2 * float(r.initial_loss)
     # The slice loss is the mean over the three directions of the per-direction errors.
@@ -146,25 +185,29 @@ def test_orthogonal_targets_drive_each_direction():
 
 def test_orientation_reconstruction_lowers_the_loss():
     spec = Spec((descriptor("two_point", max_lag=3, pairs="auto"),), representation="orientations")
-    ref = jnp.repeat(random_quats(jax.random.key(5), (4, 1)), 4, axis=0)  # 4 stripes
-    ref = jnp.repeat(ref, 16, axis=1)
+    ref = jnp.repeat(random_quats(jax.random.key(5), (4, 1)), 2, axis=0)  # 4 stripes
+    ref = jnp.repeat(ref, 8, axis=1)
     target = characterize(ref, spec)
     assert float(loss(ref, target, spec)) < 1e-20
-    r = RUN(jax.random.key(1), target, shape=(16, 16), spec=spec, max_iter=30)
+    r = RUN(jax.random.key(1), target, shape=(8, 8), spec=spec, max_iter=30)
     assert float(r.final_loss) < 0.5 * float(r.initial_loss)
     q, euler = orientations_of(r.field, "cubic")
     np.testing.assert_allclose(jnp.linalg.norm(q, axis=-1), 1.0, atol=1e-10)
-    assert euler.shape == (16, 16, 3)
+    assert euler.shape == (8, 8, 3)
 
 
-def test_ensemble_equals_single_runs_and_picks_the_best():
-    target = characterize(disks(), S2)
+@pytest.mark.parametrize("optimizer", WITH_LBFGSB)
+def test_ensemble_equals_single_runs_and_picks_the_best(optimizer, s2_runs):
+    target, _ = s2_runs(optimizer)
     keys = jax.random.split(jax.random.key(0), 3)
-    ensemble = jax.jit(reconstruct_ensemble, static_argnames=("shape", "spec", "max_iter"))
-    results, best = ensemble(keys, target, shape=(24, 24), spec=S2, max_iter=20)
+    ensemble = jax.jit(
+        reconstruct_ensemble, static_argnames=("shape", "spec", "optimizer", "max_iter")
+    )
+    results, best = ensemble(keys, target, shape=(24, 24), spec=S2, **s2_options(optimizer))
     assert results.field.shape == (3, 24, 24, 1)
     assert int(best) == int(np.argmin(results.final_loss))
-    single = RUN(keys[1], target, shape=(24, 24), spec=S2, max_iter=20)
+    assert len(set(np.asarray(results.final_loss).tolist())) == 3  # three distinct runs
+    single = run_s2(keys[1], optimizer, target)  # the compiled program of s2_runs
     np.testing.assert_allclose(results.final_loss[1], single.final_loss, rtol=1e-6)
 
 
