@@ -196,7 +196,7 @@ def library_cases() -> list:
     from jaxmicro import descriptors, reconstruct, synth
 
     key = jax.random.key(0)
-    labels = jnp.asarray(np.random.default_rng(0).integers(0, 2, (8, 8, 1)))
+    labels = jnp.asarray(np.random.default_rng(0).integers(0, 4, (8, 8, 1)))  # grain labels
     spec = reconstruct.Spec((reconstruct.descriptor("two_point", max_lag=2),))
     field = np.random.default_rng(1).random((8, 8, 1)).astype(np.float32)
     return [
@@ -206,7 +206,7 @@ def library_cases() -> list:
         _library(
             "voronoi: a non-integer count", lambda: synth.voronoi(key, (8, 8), 3.5), "n_grains"
         ),  # fmt: skip
-        _library("two_point on integer labels", lambda: descriptors.two_point(labels), "integer"),
+        _library("two_point on integer labels", lambda: descriptors.two_point(labels), "labels"),
         _library(
             "two_point on complex input",
             lambda: descriptors.two_point(jnp.ones((8, 8, 1), jnp.complex64)),
