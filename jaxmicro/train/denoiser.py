@@ -104,7 +104,7 @@ def denoiser(
         mesh: constrain ``x`` to be split over the mesh's ``'batch'`` axis (data-parallel
             sampling; the batch must be divisible by the mesh size).
         variance_channels: return ``[eps, v]`` (``2C`` channels) so that
-            ``ddpm_sample(..., variance='learned')`` reads the learned variance (the variance
+            ``ddpm_sample(..., learned_variance=True)`` reads the learned variance (the variance
             half is the conditional branch's). Needs ``learned_variance``.
 
     Returns:
