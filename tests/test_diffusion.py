@@ -200,12 +200,52 @@ def test_sampler_jit_equals_eager_float32():
         return 0.1 * x * (1 + t[:, None, None, None] / 20)
 
     f = lambda k: ddim_sample(k, eps_fn, s, (4, 4, 1), num_samples=2, num_steps=5, eta=0.5)  # noqa: E731
-    eager = f(jax.random.key(0))
-    jitted = jax.jit(f)(jax.random.key(0))
+    with jax.disable_jit():  # op by op, the scan as a Python loop
+        eager = f(jax.random.key(0))
+    plain, jitted = f(jax.random.key(0)), jax.jit(f)(jax.random.key(0))
     assert eager.dtype == jnp.float32 and eager.shape == (2, 4, 4, 1)
-    np.testing.assert_allclose(eager, jitted, atol=1e-5)
+    np.testing.assert_allclose(plain, eager, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(jitted, eager, rtol=1e-5, atol=1e-5)
     g = lambda k: ddpm_sample(k, eps_fn, s, (4, 4, 1), num_samples=2, clip_x0=(-1, 1))  # noqa: E731
-    np.testing.assert_allclose(g(jax.random.key(1)), jax.jit(g)(jax.random.key(1)), atol=1e-5)
+    with jax.disable_jit():
+        eager = g(jax.random.key(1))
+    np.testing.assert_allclose(g(jax.random.key(1)), eager, atol=1e-5)
+    np.testing.assert_allclose(jax.jit(g)(jax.random.key(1)), eager, atol=1e-5)
+
+
+def test_plain_sampler_calls_compile_once_per_denoiser():
+    """A second plain call with the same ``eps_fn`` reuses the compiled kernel (no trace); a new
+    ``eps_fn``, a new setting or a transformation traces again, and gradients reach parameters
+    that ``eps_fn`` closes over."""
+    s = linear_schedule(20, 5e-3, 0.5, dtype=jnp.float32)
+    traces = []
+
+    def eps_fn(x, t):
+        traces.append(1)
+        return 0.1 * x
+
+    run = lambda k, f=eps_fn, eta=0.0: ddim_sample(  # noqa: E731
+        k, f, s, (4, 4, 1), num_samples=2, num_steps=5, eta=eta
+    )
+    first = run(jax.random.key(0))
+    assert len(traces) == 1
+    second = run(jax.random.key(1))
+    assert len(traces) == 1 and not np.allclose(first, second)
+    run(jax.random.key(0), eta=0.5)  # eta > 0 is another setting: one more trace
+    run(jax.random.key(0), eta=0.7)  # eta's value is not static
+    assert len(traces) == 2
+    run(jax.random.key(0), f=lambda x, t: eps_fn(x, t))  # another denoiser object
+    assert len(traces) == 3
+
+    def loss(scale):  # eps_fn closes over a tracer of grad: the kernel is traced inline
+        return jnp.sum(run(jax.random.key(0), f=lambda x, t: scale * x))
+
+    grad = jax.grad(loss)(0.1)
+    step = 1e-3
+    fd = (loss(0.1 + step) - loss(0.1 - step)) / (2 * step)
+    np.testing.assert_allclose(grad, fd, rtol=2e-2)
+    with pytest.raises(ValueError, match="eta"):
+        run(jax.random.key(0), eta=float("nan"))
 
 
 def test_learned_variance_sampling(sched):

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmicro import _validate
+from jaxmicro.diffusion import _compiled
 from jaxmicro.diffusion.schedule import Schedule, x0_from_eps
 
 __all__ = ["path_sample", "repaint_sample", "repaint_schedule"]
@@ -138,6 +139,12 @@ def path_sample(
         )
     if (known is None) != (mask is None):
         raise ValueError("known, mask: pass both (inpainting) or neither")
+    mask = None if mask is None else jnp.asarray(mask)
+    options = dict(levels=tuple(path.tolist()))
+    return _compiled.call(_path, eps_fn, options, key, schedule, x, known, mask, eta)
+
+
+def _path(eps_fn, key, schedule, x, known, mask, eta, *, levels):
     dtype = x.dtype
     alpha_bar = jnp.concatenate([jnp.ones(1, dtype), schedule.alpha_bars.astype(dtype)])
     sample_keys = jax.random.split(key, x.shape[0])
@@ -174,8 +181,8 @@ def path_sample(
         z, z_known = noise(i)
         return jax.lax.cond(m < n, reverse, forward, x, n, m, z, z_known), None
 
-    steps = (jnp.arange(path.size - 1), jnp.asarray(path[:-1]), jnp.asarray(path[1:]))
-    x, _ = jax.lax.scan(move, x, steps)
+    path = np.asarray(levels, np.int32)
+    x, _ = jax.lax.scan(move, x, (np.arange(path.size - 1), path[:-1], path[1:]))
     return x
 
 

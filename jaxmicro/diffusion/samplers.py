@@ -3,7 +3,9 @@
 ``eps_fn`` maps ``x: (B, *shape)`` and integer steps ``t: (B,)`` to the predicted noise (shape of
 ``x``; ``2C`` channels for learned-variance models). Conditions and guidance enter by wrapping it
 (e.g. ``classifier_free_guidance``). Both samplers run in one ``lax.scan`` and can be jitted end to
-end (``shape``, ``num_samples``, ``num_steps`` and the string options are static).
+end (``shape``, ``num_samples``, ``num_steps`` and the string options are static). A plain call
+compiles once per ``eps_fn`` object and setting and then runs at the speed of ``jax.jit``
+(``jaxmicro.diffusion._compiled``); ``eps_fn`` must therefore be pure.
 
 Randomness: sample ``i`` uses ``k_i = split(key, num_samples)[i]``; its starting noise is drawn from
 ``fold_in(k_i, T)`` and the noise added when leaving step ``t`` from ``fold_in(k_i, t)``. So a
@@ -19,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmicro.diffusion import _compiled
 from jaxmicro.diffusion.posterior import check_variance, p_mean_variance
 from jaxmicro.diffusion.schedule import Schedule
 
@@ -38,6 +41,14 @@ def _sample_keys(key, num_samples: int):
 
 def _normal(keys, step, shape, dtype):
     return jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, step), shape, dtype))(keys)
+
+
+def _static_bounds(clip_x0) -> tuple[float, float] | None:
+    """``clip_x0`` as a hashable pair of floats (a static option of the compiled kernel)."""
+    if clip_x0 is None:
+        return None
+    low, high = (float(v) for v in clip_x0)
+    return low, high
 
 
 def _check(shape, num_samples, schedule):
@@ -85,7 +96,18 @@ def ddpm_sample(
     """
     _check(shape, num_samples, schedule)
     check_variance(variance)
-    shape, T, dtype = tuple(shape), schedule.num_steps, schedule.betas.dtype
+    options = dict(
+        shape=tuple(int(n) for n in shape),
+        num_samples=int(num_samples),
+        variance=variance,
+        learned_variance=bool(learned_variance),
+        clip_x0=_static_bounds(clip_x0),
+    )
+    return _compiled.call(_ddpm, eps_fn, options, key, schedule)
+
+
+def _ddpm(eps_fn, key, schedule, *, shape, num_samples, variance, learned_variance, clip_x0):
+    T, dtype = schedule.num_steps, schedule.betas.dtype
     keys = _sample_keys(key, num_samples)
 
     def step(x, t):
@@ -179,16 +201,31 @@ def ddim_sample(
         Song, Meng, Ermon (2021), eq. 12 and eq. 16; Lee & Yun eq. 17.
     """
     _check(shape, num_samples, schedule)
-    if eta < 0:
+    if not isinstance(eta, jax.core.Tracer) and not eta >= 0:
         raise ValueError(f"eta: expected a non-negative value, got {eta}")
-    shape, T, dtype = tuple(shape), schedule.num_steps, schedule.betas.dtype
+    T = schedule.num_steps
     ts = ddim_timesteps(T, num_steps, spacing)
     prev = np.concatenate([[-1], ts[:-1]]).astype(np.int32)
+    options = dict(
+        shape=tuple(int(n) for n in shape),
+        num_samples=int(num_samples),
+        stochastic=isinstance(eta, jax.core.Tracer) or eta > 0,
+        learned_variance=bool(learned_variance),
+        clip_x0=_static_bounds(clip_x0),
+        pairs=tuple(zip(ts[::-1].tolist(), prev[::-1].tolist(), strict=True)),
+    )
+    return _compiled.call(_ddim, eps_fn, options, key, schedule, eta)
+
+
+def _ddim(
+    eps_fn, key, schedule, eta, *, shape, num_samples, stochastic, learned_variance, clip_x0, pairs
+):
+    T, dtype = schedule.num_steps, schedule.betas.dtype
     keys = _sample_keys(key, num_samples)
     ab_all = schedule.alpha_bars.astype(dtype)
 
     def step(x, ts_pair):
-        t, s = ts_pair
+        t, s = ts_pair[0], ts_pair[1]
         tb = jnp.full((num_samples,), t)
         out = eps_fn(x, tb).astype(dtype)
         out = out[..., : shape[-1]] if learned_variance else out
@@ -198,12 +235,11 @@ def ddim_sample(
         sigma = eta * jnp.sqrt((1.0 - ab_s) / (1.0 - ab_t) * (1.0 - ab_t / ab_s))
         direction = jnp.sqrt(jnp.maximum(1.0 - ab_s - sigma**2, 0.0)) * eps
         x_s = jnp.sqrt(ab_s) * x0 + direction
-        if eta > 0:
+        if stochastic:
             x_s = x_s + sigma * _normal(keys, t, shape, dtype)
         return x_s, None
 
-    pairs = (jnp.asarray(ts[::-1]), jnp.asarray(prev[::-1]))
-    x, _ = jax.lax.scan(step, _normal(keys, T, shape, dtype), pairs)
+    x, _ = jax.lax.scan(step, _normal(keys, T, shape, dtype), jnp.asarray(pairs, jnp.int32))
     return x
 
 
