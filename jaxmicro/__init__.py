@@ -11,6 +11,7 @@ Subpackages, one noun each (import them explicitly: ``from jaxmicro import orien
 - ``nn``: UNet and VAE (flax NNX); ``diffusion``: schedules, losses, samplers, guidance;
   ``fields``: Gaussian random fields; ``train``: sharded, resumable training.
 - ``outpaint``: GrainPaint block planning and outpainting of large / CAD-shaped volumes.
+- ``checks``: ``checked(fn)`` runs the value checks that ``jit``/``vmap``/``grad`` skip.
 """
 
 __version__ = "0.1.0"

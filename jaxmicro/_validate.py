@@ -2,11 +2,13 @@
 
 Shape checks are static and always run. Value checks (finite, unit norm, range) need concrete
 values: they run on NumPy arrays and concrete JAX arrays, and are skipped on tracers (inside
-``jit``/``grad``/``vmap``), where the functions document their behaviour instead.
+``jit``/``grad``/``vmap``), where the functions document their behaviour instead, unless the
+caller traces through ``jaxmicro.checks.checked``: then each becomes a ``checkify`` check.
 """
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Sequence
 
 import jax
@@ -17,6 +19,18 @@ import numpy as np
 def is_concrete(x) -> bool:
     """True if ``x`` holds values (not a tracer), so value checks can run."""
     return not isinstance(x, jax.core.Tracer)
+
+
+TRACED_CHECKS = contextvars.ContextVar("jaxmicro_traced_checks", default=False)
+"""True while ``jaxmicro.checks.checked`` traces: value checks on tracers become checkify checks."""
+
+
+def _traced_check(ok, message: str) -> None:
+    """Stages ``checkify.check(ok(), message)`` when ``TRACED_CHECKS`` is on (else nothing)."""
+    if TRACED_CHECKS.get():
+        from jax.experimental import checkify
+
+        checkify.check(ok(), message)
 
 
 def as_float_array(x, name: str) -> jax.Array:
@@ -54,7 +68,10 @@ def check_ndim(x, name: str, ndims: int | Sequence[int], what: str = "") -> None
 
 def check_finite(x, name: str) -> None:
     """Raises ValueError if a concrete ``x`` holds NaN or infinity."""
-    if is_concrete(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
+    if not is_concrete(x):
+        message = f"{name}: contains non-finite value(s) (NaN or inf)"
+        _traced_check(lambda: jnp.all(jnp.isfinite(x)), message)
+    elif not bool(np.all(np.isfinite(np.asarray(x)))):
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(np.asarray(x))))
         raise ValueError(f"{name}: contains {bad} non-finite value(s) (NaN or inf)")
 
@@ -62,7 +79,10 @@ def check_finite(x, name: str) -> None:
 def check_unit_norm(q, name: str, atol: float = 1e-3) -> None:
     """Raises ValueError if a concrete ``q`` has rows whose norm is off 1 by more than atol."""
     check_finite(q, name)
-    if is_concrete(q):
+    if not is_concrete(q):
+        message = f"{name}: quaternions must have unit norm (tolerance {atol})"
+        _traced_check(lambda: jnp.all(jnp.abs(jnp.linalg.norm(q, axis=-1) - 1.0) <= atol), message)
+    else:
         norms = np.linalg.norm(np.asarray(q, dtype=np.float64), axis=-1)
         worst = float(np.max(np.abs(norms - 1.0))) if norms.size else 0.0
         if worst > atol:
@@ -75,7 +95,10 @@ def check_unit_norm(q, name: str, atol: float = 1e-3) -> None:
 def check_range(x, name: str, low: float, high: float) -> None:
     """Raises ValueError if a concrete ``x`` has values outside [low, high]."""
     check_finite(x, name)
-    if is_concrete(x) and np.size(x):
+    if not is_concrete(x):
+        message = f"{name}: values must lie in [{low}, {high}]"
+        _traced_check(lambda: jnp.all((x >= low) & (x <= high)), message)
+    elif np.size(x):
         a = np.asarray(x)
         lo, hi = float(a.min()), float(a.max())
         if lo < low or hi > high:

@@ -23,8 +23,10 @@ Conventions (stated once, used by the whole package):
   trailing size, unknown symmetry name, NaN/inf, quaternion norms off 1 by more than
   ``UNIT_NORM_ATOL`` = 1e-3 (within that tolerance inputs are used as given; angle-type results
   do not depend on the norm). Value checks need concrete arrays: inside ``jit``/``vmap``/``grad``
-  they are skipped and invalid values propagate as NaN or unnormalized results. Symmetry names
-  are static: jit with ``static_argnames="symmetry"``.
+  they are skipped and invalid values propagate as NaN or unnormalized results, unless the
+  transformed function is wrapped in ``jaxmicro.checks.checked`` (the checks then run on device
+  as ``checkify`` checks and raise the same ``ValueError``). Symmetry names are static: jit with
+  ``static_argnames="symmetry"``.
 - Everything is a pure, jittable, vmappable JAX function, differentiable wherever the map is
   smooth (see each function for its singular points).
 """
