@@ -109,118 +109,105 @@ def _unet(channels, res_blocks=2, attention=()) -> UNetConfig:
     )
 
 
+_SMOKE = GrainPaintConfig(
+    name="grainpaint_smoke",
+    train=TrainConfig(
+        name="grainpaint_smoke",
+        model=_unet((16, 32, 32), res_blocks=1),
+        data=DataConfig(shape=(16,) * 3, representation="grain-values"),
+        num_diffusion_steps=PAPER_STEPS,
+        beta_start=PAPER_BETAS[0],
+        beta_end=PAPER_BETAS[1],
+        loss="l1",
+        batch_size=16,
+        num_train_steps=3000,
+        learning_rate=1e-3,
+        warmup_steps=200,
+        ema_decay=0.999,
+        log_every=50,
+        checkpoint_every=1000,
+        sample_every=0,
+    ),
+    schedules=("linear", "linear_zero_snr"),
+    potts_volumes=24,
+    potts_size=48,
+    potts_initial_grains=1500,
+    potts_sweeps=40,
+    potts_kT=0.5,
+    boundary_blocks=20,
+    reference_volumes=4,
+    outpaint_size=64,
+    shipped_reference_size=64,
+    resamplings=(1, 10),
+    plain_tail=25,
+    fast=((25, 10, 1, 1.0), (50, 5, 5, 1.0), (50, 10, 1, 1.0)),
+    batch_size=32,
+)
+
+_PAPER = dataclasses.replace(
+    _SMOKE,
+    name="grainpaint_paper",
+    train=dataclasses.replace(
+        _SMOKE.train,
+        name="grainpaint_paper",
+        model=_unet((32, 64, 128, 128), attention=(3,)),
+        data=dataclasses.replace(_SMOKE.train.data, shape=(32,) * 3),
+        batch_size=32,
+        num_train_steps=100_000,
+        learning_rate=2e-4,
+        warmup_steps=1000,
+        log_every=100,
+        checkpoint_every=5000,
+    ),
+    potts_volumes=64,
+    potts_size=100,
+    potts_initial_grains=20_000,
+    potts_sweeps=300,
+    boundary_blocks=56,
+    outpaint_size=128,
+    shipped_reference_size=100,
+    fast=((50, 10, 1, 1.0), (50, 5, 5, 1.0), (25, 10, 1, 1.0)),
+    batch_size=24,
+)
+
+_TINY = dataclasses.replace(
+    _SMOKE,
+    name="grainpaint_tiny",
+    train=dataclasses.replace(
+        _SMOKE.train,
+        name="grainpaint_tiny",
+        model=dataclasses.replace(
+            _SMOKE.train.model, channels=(4, 8), num_res_blocks=1, num_groups=2
+        ),
+        data=dataclasses.replace(_SMOKE.train.data, shape=(8,) * 3),
+        num_diffusion_steps=10,
+        batch_size=4,
+        num_train_steps=2,
+        warmup_steps=1,
+        log_every=1,
+        checkpoint_every=2,
+        fast_compile=True,
+    ),
+    potts_volumes=1,
+    potts_size=16,
+    potts_initial_grains=200,
+    potts_sweeps=2,
+    boundary_blocks=2,
+    reference_volumes=1,
+    outpaint_size=16,
+    shipped_reference_size=16,
+    resamplings=(1, 2),
+    plain_tail=1,
+    fast=((4, 2, 1, 1.0),),
+    batch_size=8,
+)
+
+_VARIANTS = {"smoke": _SMOKE, "paper": _PAPER, "tiny": _TINY}
+
+
 def get_config(variant: str = "smoke") -> GrainPaintConfig:
-    """The ``smoke``, ``paper`` or ``tiny`` configuration."""
-    if variant == "smoke":
-        block = 16
-        return GrainPaintConfig(
-            name="grainpaint_smoke",
-            train=TrainConfig(
-                name="grainpaint_smoke",
-                model=_unet((16, 32, 32), res_blocks=1),
-                data=DataConfig(shape=(block,) * 3, representation="grain-values"),
-                num_diffusion_steps=PAPER_STEPS,
-                beta_start=PAPER_BETAS[0],
-                beta_end=PAPER_BETAS[1],
-                loss="l1",
-                batch_size=16,
-                num_train_steps=3000,
-                learning_rate=1e-3,
-                warmup_steps=200,
-                ema_decay=0.999,
-                log_every=50,
-                checkpoint_every=1000,
-                sample_every=0,
-            ),
-            schedules=("linear", "linear_zero_snr"),
-            potts_volumes=24,
-            potts_size=48,
-            potts_initial_grains=1500,
-            potts_sweeps=40,
-            potts_kT=0.5,
-            boundary_blocks=20,
-            reference_volumes=4,
-            outpaint_size=64,
-            shipped_reference_size=64,
-            resamplings=(1, 10),
-            plain_tail=25,
-            fast=((25, 10, 1, 1.0), (50, 5, 5, 1.0), (50, 10, 1, 1.0)),
-            batch_size=32,
-        )
-    if variant == "paper":
-        block = 32
-        return GrainPaintConfig(
-            name="grainpaint_paper",
-            train=TrainConfig(
-                name="grainpaint_paper",
-                model=_unet((32, 64, 128, 128), attention=(3,)),
-                data=DataConfig(shape=(block,) * 3, representation="grain-values"),
-                num_diffusion_steps=PAPER_STEPS,
-                beta_start=PAPER_BETAS[0],
-                beta_end=PAPER_BETAS[1],
-                loss="l1",
-                batch_size=32,
-                num_train_steps=100_000,
-                learning_rate=2e-4,
-                warmup_steps=1000,
-                ema_decay=0.999,
-                log_every=100,
-                checkpoint_every=5000,
-                sample_every=0,
-            ),
-            schedules=("linear", "linear_zero_snr"),
-            potts_volumes=64,
-            potts_size=100,
-            potts_initial_grains=20_000,
-            potts_sweeps=300,
-            potts_kT=0.5,
-            boundary_blocks=56,
-            reference_volumes=4,
-            outpaint_size=128,
-            shipped_reference_size=100,
-            resamplings=(1, 10),
-            plain_tail=25,
-            fast=((50, 10, 1, 1.0), (50, 5, 5, 1.0), (25, 10, 1, 1.0)),
-            batch_size=24,
-        )
-    if variant == "tiny":
-        block = 8
-        smoke = get_config("smoke")
-        return dataclasses.replace(
-            smoke,
-            name="grainpaint_tiny",
-            train=dataclasses.replace(
-                smoke.train,
-                name="grainpaint_tiny",
-                model=UNetConfig(
-                    spatial_dims=3,
-                    in_channels=1,
-                    channels=(4, 8),
-                    num_res_blocks=1,
-                    attention_levels=(),
-                    num_groups=2,
-                    dropout=0.0,
-                ),
-                data=dataclasses.replace(smoke.train.data, shape=(block,) * 3),
-                num_diffusion_steps=10,
-                batch_size=4,
-                num_train_steps=2,
-                warmup_steps=1,
-                log_every=1,
-                checkpoint_every=2,
-                fast_compile=True,
-            ),
-            potts_volumes=1,
-            potts_size=16,
-            potts_initial_grains=200,
-            potts_sweeps=2,
-            boundary_blocks=2,
-            reference_volumes=1,
-            outpaint_size=16,
-            shipped_reference_size=16,
-            resamplings=(1, 2),
-            plain_tail=1,
-            fast=((4, 2, 1, 1.0),),
-            batch_size=8,
-        )
-    raise ValueError(f"variant: expected 'smoke', 'paper' or 'tiny', got {variant!r}")
+    """The ``smoke``, ``paper`` or ``tiny`` configuration (``paper`` and ``tiny`` are the smoke
+    configuration with the fields that differ replaced)."""
+    if variant not in _VARIANTS:
+        raise ValueError(f"variant: expected 'smoke', 'paper' or 'tiny', got {variant!r}")
+    return _VARIANTS[variant]

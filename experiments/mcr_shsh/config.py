@@ -64,29 +64,34 @@ class MCRSHSHConfig:
     seed: int = 0
 
 
+_SMOKE = MCRSHSHConfig(
+    name="mcr_shsh_smoke",
+    shape=(32, 32),
+    n_grains=10,
+    volume_shape=(20, 20, 20),
+    volume_grains=12,
+)
+
+_PAPER = dataclasses.replace(
+    _SMOKE,
+    name="mcr_shsh_paper",
+    shape=(128, 128),
+    n_grains=60,
+    volume_shape=(64, 64, 64),
+    volume_grains=120,
+    window=16,
+    max_iter=1000,
+    levels=3,
+    segments=10,
+    optimizer_iter=1000,
+    volume_window=12,
+    volume_iter=1000,
+)
+
+
 def get_config(variant: str = "smoke") -> MCRSHSHConfig:
     """The ``smoke`` (32x32, 20^3, 150 iterations) or ``paper`` (128x128, 64^3, 1000) variant."""
-    if variant == "smoke":
-        return MCRSHSHConfig(
-            name="mcr_shsh_smoke",
-            shape=(32, 32),
-            n_grains=10,
-            volume_shape=(20, 20, 20),
-            volume_grains=12,
-        )
-    if variant == "paper":
-        return MCRSHSHConfig(
-            name="mcr_shsh_paper",
-            shape=(128, 128),
-            n_grains=60,
-            volume_shape=(64, 64, 64),
-            volume_grains=120,
-            window=16,
-            max_iter=1000,
-            levels=3,
-            segments=10,
-            optimizer_iter=1000,
-            volume_window=12,
-            volume_iter=1000,
-        )
-    raise ValueError(f"variant: expected 'smoke' or 'paper', got {variant!r}")
+    variants = {"smoke": _SMOKE, "paper": _PAPER}
+    if variant not in variants:
+        raise ValueError(f"variant: expected 'smoke' or 'paper', got {variant!r}")
+    return variants[variant]
