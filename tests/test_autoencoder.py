@@ -27,6 +27,9 @@ from jaxmicro.train.autoencoder import (
 from jaxmicro.train.config import DataConfig, config_from_dict, config_to_dict
 from jaxmicro.train.parallel import batch_mesh, batch_sharded
 
+# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("autoencoder")
+
 TINY = VAEConfig(
     spatial_dims=2,
     in_channels=3,

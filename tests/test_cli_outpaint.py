@@ -19,6 +19,9 @@ from jaxmicro.nn import UNetConfig
 from jaxmicro.outpaint import mask_surface, write_stl
 from jaxmicro.train import DataConfig, TrainConfig, fit
 
+# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("cli_outpaint")
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):

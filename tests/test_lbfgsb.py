@@ -8,6 +8,9 @@ import scipy.optimize
 
 from jaxmicro.reconstruct.lbfgsb import STATUS, _compact_form, minimize_lbfgsb
 
+# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("lbfgsb")
+
 
 def rosenbrock(x):
     return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)

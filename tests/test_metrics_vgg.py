@@ -12,6 +12,9 @@ import pytest
 
 from jaxmicro import metrics
 
+# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("metrics_vgg")
+
 SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / "scripts"
 
 

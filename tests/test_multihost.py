@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("multihost")
+
 HERE = Path(__file__).resolve()
 TIMEOUT = 300
 TRAIN_STEPS = 4

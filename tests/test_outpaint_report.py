@@ -12,6 +12,9 @@ from jaxmicro.outpaint import (
     statistics_markdown,
 )
 
+# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("outpaint_report")
+
 
 def _cubes(n_per_axis, size):
     ids = np.arange(n_per_axis**3).reshape((n_per_axis,) * 3) + 1

@@ -19,6 +19,9 @@ from jaxmicro.data import write_dataset
 from jaxmicro.nn import UNetConfig
 from jaxmicro.train import DataConfig, TrainConfig, export_model, fit, generate, load_model
 
+# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("pipeline")
+
 CARD = {
     "name": "tiny",
     "paper": "test",

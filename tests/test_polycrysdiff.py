@@ -13,6 +13,9 @@ from jaxmicro import io, synth
 from jaxmicro._modules import load_file_module
 from jaxmicro.data import make_dataset
 
+# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("polycrysdiff")
+
 ROOT = Path(__file__).resolve().parents[1] / "experiments" / "polycrysdiff"
 config = load_file_module(ROOT / "config.py")
 analysis = load_file_module(ROOT / "analysis.py")

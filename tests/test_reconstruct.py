@@ -21,6 +21,9 @@ from jaxmicro.reconstruct import (
     relative_error,
 )
 
+# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("reconstruct")
+
 RUN = jax.jit(reconstruct, static_argnames=("shape", "spec", "optimizer", "max_iter", "channels"))
 
 

@@ -31,6 +31,9 @@ from jaxmicro.train import (
 )
 from jaxmicro.train.config import FAST_COMPILE
 
+# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("train")
+
 # One level, no attention: the properties tested here (sharding, resume, checkpoints) do not
 # depend on the depth, and a network of two levels with attention compiles twice as long.
 MICRO = UNetConfig(

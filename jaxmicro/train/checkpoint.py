@@ -37,11 +37,13 @@ class Checkpointer:
 
     def __init__(self, directory: str | Path, *, max_to_keep: int = 3):
         options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
-        self.manager = ocp.CheckpointManager(Path(directory).absolute(), options=options)
+        self.manager = ocp.CheckpointManager(
+            Path(directory).absolute(), options=options, item_handlers=_pytree_handler()
+        )
 
     def save(self, step: int, state) -> None:
         """Writes ``state`` as checkpoint ``step`` (asynchronously; ``wait`` or ``close`` ends)."""
-        self.manager.save(int(step), args=ocp.args.StandardSave(state), force=True)
+        self.manager.save(int(step), args=ocp.args.PyTreeSave(state), force=True)
 
     def latest_step(self) -> int | None:
         """The newest saved step, or None."""
@@ -55,14 +57,14 @@ class Checkpointer:
                     f"step: no checkpoint {step} in {self.manager.directory}; it has "
                     f"{sorted(self.manager.all_steps())}"
                 )
-            return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+            return self.manager.restore(step, args=_restore_args(abstract_state))
         steps = sorted(self.manager.all_steps(), reverse=True)
         if not steps:
             raise ValueError(f"checkpoint: no checkpoint found in {self.manager.directory}")
         for candidate in steps:
             try:
                 return self.manager.restore(
-                    candidate, args=ocp.args.StandardRestore(abstract_state)
+                    candidate, args=_restore_args(abstract_state)
                 )
             except Exception as err:  # an empty or partly written step folder
                 warnings.warn(
@@ -80,6 +82,22 @@ class Checkpointer:
         """Finishes pending saves and releases the manager."""
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def _pytree_handler():
+    """orbax's pytree handler (the format of ``StandardSave``) writing each replicated array from
+    one replica: orbax's default on CPU splits it into per-replica slices, an eagerly compiled
+    slice per array and device (5 s of a 2-step fit on 4 devices)."""
+    arrays = ocp.type_handlers.ArrayHandler(use_replica_parallel=False)
+    registry = ocp.type_handlers.create_type_handler_registry((jax.Array, arrays))
+    return ocp.PyTreeCheckpointHandler(type_handler_registry=registry)
+
+
+def _restore_args(abstract_state):
+    """Restore arguments placing every leaf with the sharding of its abstract leaf."""
+    return ocp.args.PyTreeRestore(
+        abstract_state, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract_state)
+    )
 
 
 def _flat_key(path) -> str:

@@ -187,8 +187,14 @@ def train_loop(
 
 
 def _finite(state) -> bool:
+    """Whether every floating leaf of ``state`` is finite (one compiled reduction)."""
     leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
-    return all(bool(jnp.all(jnp.isfinite(x))) for x in leaves)
+    return bool(_all_finite(leaves))
+
+
+@jax.jit
+def _all_finite(leaves) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
 def start_state(out: Path, init_fn, init_jit, mesh, resume: bool) -> tuple:
