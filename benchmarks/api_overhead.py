@@ -279,7 +279,7 @@ def _sampler_rows():
     return [
         ("diffusion.ddim_sample 32^3x3, 20 steps", lambda: ddim(key), jax.jit(ddim), (key,)),
         ("diffusion.ddpm_sample 32^3x3, 100 steps", lambda: ddpm(key), jax.jit(ddpm), (key,)),
-        ("diffusion.repaint_sample 32^3x3, r=2, 10", lambda: repaint(key), jax.jit(repaint), (key,)),
+        ("diffusion.repaint_sample 32^3x3, r=2", lambda: repaint(key), jax.jit(repaint), (key,)),
     ]
 
 

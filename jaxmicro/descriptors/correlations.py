@@ -27,14 +27,14 @@ def one_point(m, *, mask=None) -> jax.Array:
     """1-point statistics: the mean of each channel (volume fractions for phase indicators).
 
     Args:
-      m: field ``(*spatial, C)`` with 2 or 3 spatial axes.
-      mask: optional confidence weights ``(*spatial)`` in [0, 1]; the mean is then weighted.
+        m: field ``(*spatial, C)`` with 2 or 3 spatial axes.
+        mask: optional confidence weights ``(*spatial)`` in [0, 1]; the mean is then weighted.
 
     Returns:
-      ``(C,)`` array in the dtype of ``m``.
+        ``(C,)`` array in the dtype of ``m``.
 
     References:
-      Buzzy et al., Acta Mater. 2024 (rogsh-local-global), Sec. 3.1.
+        Buzzy et al., Acta Mater. 2024 (rogsh-local-global), Sec. 3.1.
     """
     m = _fields.as_field(m)
     return _one_point(m, None if mask is None else _as_mask(mask, m))
@@ -64,31 +64,31 @@ def two_point(
     others.
 
     Args:
-      m: field ``(*spatial, C)`` with 2 or 3 spatial axes (float32 or float64; ints promoted).
-      periodic: circular shifts, denominator = number of voxels. If False, the field is
-        zero-padded (no wrap-around) and each lag is divided by its number of valid pairs.
-      mask: optional confidence field ``(*spatial)`` with values in [0, 1] (PyMKS convention).
-        The field is multiplied by it and each lag is divided by the autocorrelation of the
-        mask (the weighted count of valid pairs) instead of the voxel count. Lags whose count is
-        numerically zero (below ``64 * eps * sum(mask**2)``) return 0. Works with either
-        ``periodic`` value.
-      max_lag: half-width ``L`` of the lag window (int, or one per spatial axis). The output
-        keeps lags ``|r_i| <= L_i`` (size ``2 L_i + 1``, lag 0 at index ``L_i``). Periodic:
-        ``L_i <= n_i // 2`` (for even ``n_i`` the two ends ``+-n_i/2`` are the same lag);
-        non-periodic: ``L_i <= n_i - 1``. ``None`` keeps ``n_i`` lags ``-(n_i // 2) ..
-        n_i - 1 - n_i // 2`` (lag 0 at index ``n_i // 2``) in both modes.
-      pairs: ``'all'`` -> output ``(C, C, *lags)``; ``'auto'`` -> ``(C, *lags)`` (entry
-        ``[a] = f[a, a]``); a sequence of ``(a, b)`` -> ``(P, *lags)`` in the order given.
+        m: field ``(*spatial, C)`` with 2 or 3 spatial axes (float32 or float64; ints promoted).
+        periodic: circular shifts, denominator = number of voxels. If False, the field is
+          zero-padded (no wrap-around) and each lag is divided by its number of valid pairs.
+        mask: optional confidence field ``(*spatial)`` with values in [0, 1] (PyMKS convention).
+          The field is multiplied by it and each lag is divided by the autocorrelation of the
+          mask (the weighted count of valid pairs) instead of the voxel count. Lags whose count is
+          numerically zero (below ``64 * eps * sum(mask**2)``) return 0. Works with either
+          ``periodic`` value.
+        max_lag: half-width ``L`` of the lag window (int, or one per spatial axis). The output
+          keeps lags ``|r_i| <= L_i`` (size ``2 L_i + 1``, lag 0 at index ``L_i``). Periodic:
+          ``L_i <= n_i // 2`` (for even ``n_i`` the two ends ``+-n_i/2`` are the same lag);
+          non-periodic: ``L_i <= n_i - 1``. ``None`` keeps ``n_i`` lags ``-(n_i // 2) ..
+          n_i - 1 - n_i // 2`` (lag 0 at index ``n_i // 2``) in both modes.
+        pairs: ``'all'`` -> output ``(C, C, *lags)``; ``'auto'`` -> ``(C, *lags)`` (entry
+          ``[a] = f[a, a]``); a sequence of ``(a, b)`` -> ``(P, *lags)`` in the order given.
 
     Returns:
-      Array in the dtype of ``m`` with the shape given under ``pairs``.
+        Array in the dtype of ``m`` with the shape given under ``pairs``.
 
     Raises:
-      ValueError: bad ``m`` rank, ``mask`` shape/range, ``max_lag`` or ``pairs``.
+        ValueError: bad ``m`` rank, ``mask`` shape/range, ``max_lag`` or ``pairs``.
 
     References:
-      Buzzy et al., Acta Mater. 2024 (rogsh-local-global), Sec. 3.1, eqs. 1-2; SHSH-MCR paper
-      (mcr-shsh), Sec. 2.3, eq. 19; non-periodic normalization as in PyMKS ``two_point_stats``.
+        Buzzy et al., Acta Mater. 2024 (rogsh-local-global), Sec. 3.1, eqs. 1-2; SHSH-MCR paper
+        (mcr-shsh), Sec. 2.3, eq. 19; non-periodic normalization as in PyMKS ``two_point_stats``.
     """
     m = _fields.as_field(m)
     spatial = m.shape[:-1]

@@ -29,18 +29,18 @@ def lineal_path(phase, *, axis: int, max_length: int, periodic: bool = True) -> 
     ``z`` in ``lax.scan``: ``O(N max_length)``, exact zeros allowed (no logarithms).
 
     Args:
-      phase: indicators ``(*spatial, C)`` with 2 or 3 spatial axes, values in [0, 1].
-      axis: spatial axis of the segments (``0 <= axis < ndim - 1``; negative counts from the
-        last spatial axis).
-      max_length: longest segment, ``0 <= max_length <= n_axis - 1``.
-      periodic: segments wrap around (mean over all sites) or must fit inside the domain (mean
-        over the ``(n_axis - z) * N / n_axis`` sites where they fit).
+        phase: indicators ``(*spatial, C)`` with 2 or 3 spatial axes, values in [0, 1].
+        axis: spatial axis of the segments (``0 <= axis < ndim - 1``; negative counts from the
+          last spatial axis).
+        max_length: longest segment, ``0 <= max_length <= n_axis - 1``.
+        periodic: segments wrap around (mean over all sites) or must fit inside the domain (mean
+          over the ``(n_axis - z) * N / n_axis`` sites where they fit).
 
     Returns:
-      ``(C, max_length + 1)`` in the dtype of ``phase``.
+        ``(C, max_length + 1)`` in the dtype of ``phase``.
 
     References:
-      Lu & Torquato, Phys. Rev. A 45, 922 (1992); Lee & Yun (ddpm-ddim-mcr), Sec. 2.3, eq. 22.
+        Lu & Torquato, Phys. Rev. A 45, 922 (1992); Lee & Yun (ddpm-ddim-mcr), Sec. 2.3, eq. 22.
     """
     p = _fields.as_field(phase, "phase")
     _validate.check_range(p, "phase", 0.0, 1.0)
@@ -96,19 +96,19 @@ def chord_length_distribution(
     touch either end of their line (their true length is unknown).
 
     Args:
-      phase: indicators ``(*spatial, C)`` with 2 or 3 spatial axes.
-      axis: spatial axis of the lines.
-      periodic: join runs across the periodic boundary (default True, as every descriptor; it
-        was False before issue #19: pass ``periodic=False`` for cut chords).
-      trim_edges: drop chords touching a boundary (non-periodic only).
-      normalization: ``'count' | 'number' | 'length'``.
+        phase: indicators ``(*spatial, C)`` with 2 or 3 spatial axes.
+        axis: spatial axis of the lines.
+        periodic: join runs across the periodic boundary (default True, as every descriptor; it
+          was False before issue #19: pass ``periodic=False`` for cut chords).
+        trim_edges: drop chords touching a boundary (non-periodic only).
+        normalization: ``'count' | 'number' | 'length'``.
 
     Returns:
-      ``(C, n_axis + 1)`` floating array (dtype of ``phase``, ints promoted).
+        ``(C, n_axis + 1)`` floating array (dtype of ``phase``, ints promoted).
 
     References:
-      Torquato, Random Heterogeneous Materials (2002), ch. 2 (chord-length density);
-      Buzzy et al. (rogsh-local-global), Fig. 11.
+        Torquato, Random Heterogeneous Materials (2002), ch. 2 (chord-length density);
+        Buzzy et al. (rogsh-local-global), Fig. 11.
     """
     x = _fields.as_field(phase, "phase")
     _validate.check_choice(normalization, "normalization", ("count", "number", "length"))

@@ -31,26 +31,26 @@ def slice_descriptors(
     ``batch_size`` to bound memory), never in a Python loop.
 
     Args:
-      field: ``(n0, n1, n2, C)`` channels-last 3D field.
-      fn: 2D descriptor ``(n_a, n_b, C) -> array or pytree``; its output shape must not depend
-        on the slice direction (for non-cubic fields pass e.g. ``max_lag`` to ``two_point`` via
-        ``functools.partial``).
-      directions: distinct spatial axes in {0, 1, 2} (static); the output follows this order.
-      batch_size: None to vmap over all slices of a direction at once, else slices per step.
+        field: ``(n0, n1, n2, C)`` channels-last 3D field.
+        fn: 2D descriptor ``(n_a, n_b, C) -> array or pytree``; its output shape must not depend
+          on the slice direction (for non-cubic fields pass e.g. ``max_lag`` to ``two_point`` via
+          ``functools.partial``).
+        directions: distinct spatial axes in {0, 1, 2} (static); the output follows this order.
+        batch_size: None to vmap over all slices of a direction at once, else slices per step.
 
     Compiled once per field shape, directions, batch size and ``fn`` (a static argument): pass
     the same function object, or a ``functools.partial`` of one (compared by its arguments), to
     reuse the compiled kernel; a new ``lambda`` on every call compiles again.
 
     Returns:
-      ``fn``'s output with a leading axis of ``len(directions)`` (each leaf, for pytrees).
+        ``fn``'s output with a leading axis of ``len(directions)`` (each leaf, for pytrees).
 
     Raises:
-      ValueError: if ``field`` is not 3D channels-last, ``directions`` is invalid, or ``fn``
-        returns different shapes for different directions.
+        ValueError: if ``field`` is not 3D channels-last, ``directions`` is invalid, or ``fn``
+          returns different shapes for different directions.
 
     References:
-      SHSH-MCR paper (mcr-shsh), Sec. 2.1, eq. 5.
+        SHSH-MCR paper (mcr-shsh), Sec. 2.1, eq. 5.
     """
     _validate.check_ndim(field, "field", 4, "(n0, n1, n2, C): a 3D channels-last field")
     field = _validate.as_float_array(field, "field")

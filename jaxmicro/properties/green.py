@@ -55,10 +55,10 @@ def wave_directions(shape: tuple[int, ...], dtype) -> tuple[list[jax.Array], lis
     """Unit wave directions and Nyquist masks on the ``rfftn`` grid of ``shape``.
 
     Returns:
-      ``(n, nyquist)``: ``d`` arrays each, broadcastable to the ``rfftn`` shape
-      ``(*shape[:-1], shape[-1] // 2 + 1)``. ``n`` is 0 at the zero frequency; ``nyquist[i]``
-      marks the frequencies whose component ``i`` is a Nyquist index, where the projection
-      follows the rule of the module docstring instead of ``n``.
+        ``(n, nyquist)``: ``d`` arrays each, broadcastable to the ``rfftn`` shape
+        ``(*shape[:-1], shape[-1] // 2 + 1)``. ``n`` is 0 at the zero frequency; ``nyquist[i]``
+        marks the frequencies whose component ``i`` is a Nyquist index, where the projection
+        follows the rule of the module docstring instead of ``n``.
     """
     d = len(shape)
     xi, nyquist = [], []
@@ -115,9 +115,9 @@ def fourier_projector(shape: tuple[int, ...], dtype, kind: str):
     """``G`` acting on ``rfftn`` spectra ``(*rfft_shape, c)``: a pointwise function.
 
     Args:
-      shape: the spatial shape (2 or 3 axes).
-      dtype: the real dtype of the fields.
-      kind: ``"vector"`` (``c = d``) or ``"symmetric"`` (Mandel, ``c = d (d + 1) / 2``).
+        shape: the spatial shape (2 or 3 axes).
+        dtype: the real dtype of the fields.
+        kind: ``"vector"`` (``c = d``) or ``"symmetric"`` (Mandel, ``c = d (d + 1) / 2``).
     """
     n, nyquist = wave_directions(shape, dtype)
     apply = project_vectors if kind == "vector" else project_symmetric
@@ -142,13 +142,13 @@ def projector(shape: tuple[int, ...], dtype, kind: str):
     """The compatible-field projection ``G`` of real fields ``(*shape, c)`` as a function.
 
     Args:
-      shape: the spatial shape (2 or 3 axes).
-      dtype: the real dtype of the fields.
-      kind: ``"vector"`` (``c = d``) or ``"symmetric"`` (Mandel, ``c = d (d + 1) / 2``).
+        shape: the spatial shape (2 or 3 axes).
+        dtype: the real dtype of the fields.
+        kind: ``"vector"`` (``c = d``) or ``"symmetric"`` (Mandel, ``c = d (d + 1) / 2``).
 
     Returns:
-      ``G(field) -> field``, linear, self-adjoint and idempotent; one ``rfftn`` and one
-      ``irfftn`` per call.
+        ``G(field) -> field``, linear, self-adjoint and idempotent; one ``rfftn`` and one
+        ``irfftn`` per call.
     """
     axes = tuple(range(len(shape)))
     g_hat = fourier_projector(shape, dtype, kind)

@@ -20,14 +20,14 @@ def mix_phases(phases, moduli) -> jax.Array:
     """Local modulus of a soft phase field by linear mixing of the phase moduli.
 
     Args:
-      phases: ``(*spatial, P)`` phase fractions (one-hot or probabilities summing to 1), or
-        ``(*spatial, 1)`` the fraction ``m`` of phase 1 in a two-phase field (phase 0 gets
-        ``1 - m``). Values in [0, 1] (checked on concrete input).
-      moduli: ``(P, ...)`` one modulus per phase (``P = 2`` for a one-channel field): scalars
-        ``(P,)``, conductivity tensors ``(P, d, d)`` or stiffness ``(P, 6, 6)``.
+        phases: ``(*spatial, P)`` phase fractions (one-hot or probabilities summing to 1), or
+          ``(*spatial, 1)`` the fraction ``m`` of phase 1 in a two-phase field (phase 0 gets
+          ``1 - m``). Values in [0, 1] (checked on concrete input).
+        moduli: ``(P, ...)`` one modulus per phase (``P = 2`` for a one-channel field): scalars
+          ``(P,)``, conductivity tensors ``(P, d, d)`` or stiffness ``(P, 6, 6)``.
 
     Returns:
-      ``(*spatial, ...)``, ``sum_p phi_p(x) moduli[p]``, in the promoted dtype.
+        ``(*spatial, ...)``, ``sum_p phi_p(x) moduli[p]``, in the promoted dtype.
     """
     phases = _validate.as_float_array(phases, "phases")
     moduli = _validate.as_float_array(moduli, "moduli")

@@ -59,10 +59,10 @@ class SolveInfo(NamedTuple):
     """Convergence of the CG solves, one entry per unit load (column of the effective tensor).
 
     Attributes:
-      iterations: CG iterations, int32 ``(L,)``.
-      residual: final relative residual ``||r|| / ||b||`` ``(L,)`` (0 where ``b = 0``, i.e. the
-        load needs no fluctuation, as in a homogeneous cell).
-      converged: ``residual <= tol``, bool ``(L,)``.
+        iterations: CG iterations, int32 ``(L,)``.
+        residual: final relative residual ``||r|| / ||b||`` ``(L,)`` (0 where ``b = 0``, i.e. the
+          load needs no fluctuation, as in a homogeneous cell).
+        converged: ``residual <= tol``, bool ``(L,)``.
     """
 
     iterations: jax.Array
@@ -108,13 +108,13 @@ def effective_modulus(apply_local: Callable, kind: str, shape, ncomp, dtype, tol
     """Effective modulus ``(c, c)`` and ``SolveInfo`` of a periodic cell (see module docstring).
 
     Args:
-      apply_local: ``e -> L(x) e`` on fields ``(*shape, c)`` (closes over the local modulus).
-      kind: ``"vector"`` or ``"symmetric"``, the fields' Green operator (``green``).
-      shape: spatial shape.
-      ncomp: ``c``, the number of field components (``d`` or the Mandel size).
-      dtype: real dtype of the fields.
-      tol: relative residual tolerance.
-      maxiter: iteration limit per load.
+        apply_local: ``e -> L(x) e`` on fields ``(*shape, c)`` (closes over the local modulus).
+        kind: ``"vector"`` or ``"symmetric"``, the fields' Green operator (``green``).
+        shape: spatial shape.
+        ncomp: ``c``, the number of field components (``d`` or the Mandel size).
+        dtype: real dtype of the fields.
+        tol: relative residual tolerance.
+        maxiter: iteration limit per load.
     """
     tol = jnp.asarray(tol, dtype)
     axes = tuple(range(len(shape)))

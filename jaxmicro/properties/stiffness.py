@@ -67,11 +67,11 @@ def isotropic_stiffness(*, E=None, nu=None, K=None, G=None) -> jax.Array:
     broadcast: arrays of moduli give a field ``(..., 6, 6)``.
 
     Args:
-      E, nu: Young's modulus and Poisson's ratio (``-1 < nu < 1/2``), or
-      K, G: bulk and shear moduli. Exactly one pair.
+        E, nu: Young's modulus and Poisson's ratio (``-1 < nu < 1/2``), or
+        K, G: bulk and shear moduli. Exactly one pair.
 
     Returns:
-      ``(..., 6, 6)``.
+        ``(..., 6, 6)``.
     """
     if (E is None) == (K is None) or (E is None) != (nu is None) or (K is None) != (G is None):
         raise ValueError("isotropic_stiffness: pass exactly one of the pairs (E, nu) or (K, G)")
@@ -93,10 +93,10 @@ def cubic_stiffness(c11, c12, c44) -> jax.Array:
     """Cubic single-crystal stiffness (cube axes) in Mandel notation from Voigt constants.
 
     Args:
-      c11, c12, c44: Voigt elastic constants (any unit), broadcastable.
+        c11, c12, c44: Voigt elastic constants (any unit), broadcastable.
 
     Returns:
-      ``(..., 6, 6)``: ``C11`` and ``C12`` in the normal block, ``2 C44`` on the shear diagonal.
+        ``(..., 6, 6)``: ``C11`` and ``C12`` in the normal block, ``2 C44`` on the shear diagonal.
     """
     c11, c12, c44 = jnp.broadcast_arrays(
         *(_validate.as_float_array(c, "c") for c in (c11, c12, c44))
@@ -111,7 +111,7 @@ def hexagonal_stiffness(c11, c12, c13, c33, c44) -> jax.Array:
     constants; ``C66 = (C11 - C12) / 2``.
 
     Returns:
-      ``(..., 6, 6)``.
+        ``(..., 6, 6)``.
     """
     args = (c11, c12, c13, c33, c44)
     c11, c12, c13, c33, c44 = jnp.broadcast_arrays(
@@ -139,10 +139,10 @@ def mandel_rotation(r) -> jax.Array:
     """The orthogonal ``6 x 6`` matrix ``M`` with ``mandel(R s R^T) = M mandel(s)``.
 
     Args:
-      r: rotation matrices ``(..., 3, 3)`` (active on the tensor components).
+        r: rotation matrices ``(..., 3, 3)`` (active on the tensor components).
 
     Returns:
-      ``(..., 6, 6)``; ``M(R1 R2) = M(R1) M(R2)``, ``M(R^T) = M(R)^T``.
+        ``(..., 6, 6)``; ``M(R1 R2) = M(R1) M(R2)``, ``M(R^T) = M(R)^T``.
     """
     r = _validate.as_float_array(r, "r")
     _validate.check_trailing(r, "r", 3)
@@ -157,13 +157,13 @@ def rotate_stiffness(c_crystal, q) -> jax.Array:
     crystal components) and ``M`` of ``mandel_rotation``.
 
     Args:
-      c_crystal: crystal-frame stiffness ``(..., 6, 6)`` (e.g. ``cubic_stiffness(...)``).
-      q: unit quaternions ``(..., 4)`` (package conventions), broadcastable against the leading
-        shape of ``c_crystal``: one crystal stiffness and an orientation field give a stiffness
-        field ``(*spatial, 6, 6)``.
+        c_crystal: crystal-frame stiffness ``(..., 6, 6)`` (e.g. ``cubic_stiffness(...)``).
+        q: unit quaternions ``(..., 4)`` (package conventions), broadcastable against the leading
+          shape of ``c_crystal``: one crystal stiffness and an orientation field give a stiffness
+          field ``(*spatial, 6, 6)``.
 
     Returns:
-      ``(..., 6, 6)``.
+        ``(..., 6, 6)``.
     """
     c = _checked_six(c_crystal, "c_crystal")
     g = quat_to_matrix(q).astype(c.dtype)

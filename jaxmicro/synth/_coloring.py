@@ -23,11 +23,11 @@ def grain_adjacency(ids, *, periodic: bool = True) -> np.ndarray:
     """Pairs of grains that share a voxel face.
 
     Args:
-      ids: integer grain IDs, shape (*spatial), 2D or 3D.
-      periodic: also pair the grains across opposite faces of the box.
+        ids: integer grain IDs, shape (*spatial), 2D or 3D.
+        periodic: also pair the grains across opposite faces of the box.
 
     Returns:
-      Unique pairs ``(a, b)`` with ``a < b``, int64 array of shape (E, 2), sorted.
+        Unique pairs ``(a, b)`` with ``a < b``, int64 array of shape (E, 2), sorted.
     """
     ids = np.asarray(ids)
     _validate.check_ndim(ids, "ids", (2, 3), "a 2D or 3D grain-ID field")
@@ -125,15 +125,15 @@ def color_grains(
     the fewest equal-coloured neighbours is returned with a ``UserWarning``.
 
     Args:
-      ids: integer grain IDs in ``0..n_grains-1``, shape (*spatial), 2D or 3D.
-      n_colors: colour budget (PolyCrysDiff: 10).
-      periodic: grains touching across opposite faces count as neighbours.
-      n_grains: number of grains (default ``ids.max() + 1``); absent IDs get colour 0.
-      seed: seed of the tabu search's tie-breaking.
-      max_iter: tabu search moves.
+        ids: integer grain IDs in ``0..n_grains-1``, shape (*spatial), 2D or 3D.
+        n_colors: colour budget (PolyCrysDiff: 10).
+        periodic: grains touching across opposite faces count as neighbours.
+        n_grains: number of grains (default ``ids.max() + 1``); absent IDs get colour 0.
+        seed: seed of the tabu search's tie-breaking.
+        max_iter: tabu search moves.
 
     Returns:
-      Colour index per grain, int32 array of shape (n_grains,), values in ``0..n_colors-1``.
+        Colour index per grain, int32 array of shape (n_grains,), values in ``0..n_colors-1``.
 
     References: PolyCrysDiff §4.1 (ten colours, neighbours distinct); Brelaz, Commun. ACM 22, 251
     (1979) (DSATUR); Hertz & de Werra 1987 (TabuCol).
@@ -168,7 +168,7 @@ def palette(n_colors: int = 10) -> np.ndarray:
     rounds). For 10 colours every pair is at least 0.63 apart (the cube's diagonal is 1.73).
 
     Returns:
-      RGB values, float array of shape (n_colors, 3).
+        RGB values, float array of shape (n_colors, 3).
     """
     if not 1 <= int(n_colors) <= 216:
         raise ValueError(f"n_colors: expected 1..216 colours, got {n_colors}")
@@ -189,12 +189,12 @@ def ids_to_rgb(ids: jax.Array, colors: jax.Array, rgb: jax.Array) -> jax.Array:
     """RGB image of a coloured grain field: ``rgb[colors[ids]]`` (jittable).
 
     Args:
-      ids: integer grain IDs, shape (*spatial).
-      colors: colour index per grain, shape (n_grains,).
-      rgb: the palette, shape (n_colors, 3) (e.g. ``palette(10)``).
+        ids: integer grain IDs, shape (*spatial).
+        colors: colour index per grain, shape (n_grains,).
+        rgb: the palette, shape (n_colors, 3) (e.g. ``palette(10)``).
 
     Returns:
-      Channels-last image, shape (*spatial, 3), dtype of ``rgb``.
+        Channels-last image, shape (*spatial, 3), dtype of ``rgb``.
     """
     _validate.check_trailing(rgb, "rgb", 3)
     return _ids_to_rgb(jnp.asarray(ids), jnp.asarray(colors), jnp.asarray(rgb))

@@ -29,11 +29,11 @@ class RasterScan(NamedTuple):
     """Scan strategy and melt-pool geometry, lengths in voxels (static configuration).
 
     Attributes:
-      speed: pool speed along a scan line, voxels per Monte Carlo sweep.
-      hatch: spacing of scan lines along the second axis (3D only).
-      layer: layer thickness along the build (last) axis.
-      pool: pool semi-axes (along scan, across scan, depth) in 3D; (along scan, depth) in 2D.
-      haz: heat-affected-zone width ``mz`` of eq. 19.
+        speed: pool speed along a scan line, voxels per Monte Carlo sweep.
+        hatch: spacing of scan lines along the second axis (3D only).
+        layer: layer thickness along the build (last) axis.
+        pool: pool semi-axes (along scan, across scan, depth) in 3D; (along scan, depth) in 2D.
+        haz: heat-affected-zone width ``mz`` of eq. 19.
     """
 
     speed: float = 2.0
@@ -93,12 +93,12 @@ def melt_pool_mobility(shape: Sequence[int], t, scan: RasterScan | None = None) 
     small grains); grains grow behind the moving pool and elongate along the thermal gradient.
 
     Args:
-      shape: grid shape (2 or 3 sizes).
-      t: sweep index (int, may be traced).
-      scan: scan strategy and pool geometry (default ``RasterScan()``).
+        shape: grid shape (2 or 3 sizes).
+        t: sweep index (int, may be traced).
+        scan: scan strategy and pool geometry (default ``RasterScan()``).
 
     Returns:
-      Mobility, float32 array of shape ``shape``.
+        Mobility, float32 array of shape ``shape``.
 
     References: GrainPaint (Hoffman et al. 2025) §3.3, eqs. 18-19; Rodgers et al., Comput. Mater.
     Sci. 135, 78 (2017) (SPPARKS additive-manufacturing model).

@@ -36,21 +36,21 @@ def hard_core_points(
     """Places up to ``n`` points in ``[0, box)`` at least ``min_dist`` apart (RSA).
 
     Args:
-      key: PRNG key; batch ``i`` of candidates uses ``fold_in(key, i)``.
-      box: box lengths, shape (d,), float.
-      n: number of points wanted (static).
-      min_dist: hard-core distance in the scaled metric ``|(a - b) / scale|``.
-      scale: per-axis metric scale, shape (d,).
-      periodic: minimum-image distances.
-      max_rejections: consecutive candidates rejected before the box counts as jammed.
-      relax: on jamming, keep further candidates without the hard core (True: always ``n``
-        points) or stop (False: fewer points).
-      batch: candidates per iteration (static).
-      n_target: number of points to place, ``<= n``, may be traced (default ``n``).
+        key: PRNG key; batch ``i`` of candidates uses ``fold_in(key, i)``.
+        box: box lengths, shape (d,), float.
+        n: number of points wanted (static).
+        min_dist: hard-core distance in the scaled metric ``|(a - b) / scale|``.
+        scale: per-axis metric scale, shape (d,).
+        periodic: minimum-image distances.
+        max_rejections: consecutive candidates rejected before the box counts as jammed.
+        relax: on jamming, keep further candidates without the hard core (True: always ``n``
+          points) or stop (False: fewer points).
+        batch: candidates per iteration (static).
+        n_target: number of points to place, ``<= n``, may be traced (default ``n``).
 
     Returns:
-      ``(points, count, relaxed)``: points (n, d) (rows ``>= count`` are zero), the number placed,
-      and how many were placed without the hard core.
+        ``(points, count, relaxed)``: points (n, d) (rows ``>= count`` are zero), the number placed,
+        and how many were placed without the hard core.
     """
     d = box.shape[0]
     min_d2 = jnp.asarray(min_dist, box.dtype) ** 2

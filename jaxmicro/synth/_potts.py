@@ -54,11 +54,11 @@ def potts_energy(ids: jax.Array) -> jax.Array:
     """Number of unlike neighbour pairs, periodic (GrainPaint eqs. 1-2 summed over sites / 2).
 
     Args:
-      ids: integer grain IDs, shape (*spatial), 2D (8 neighbours) or 3D (26 neighbours).
+        ids: integer grain IDs, shape (*spatial), 2D (8 neighbours) or 3D (26 neighbours).
 
     Returns:
-      Integer scalar. Offsets that wrap onto the same site pair (axes of length 2) count once
-      each, as in the Monte Carlo updates.
+        Integer scalar. Offsets that wrap onto the same site pair (axes of length 2) count once
+        each, as in the Monte Carlo updates.
 
     References: GrainPaint (Hoffman et al. 2025) eqs. 1-2.
     """
@@ -131,22 +131,22 @@ def potts(
     number of sweeps.
 
     Args:
-      key: a ``jax.random.key``; sweep ``t`` uses ``fold_in(key, t)``.
-      ids: integer grain IDs, shape (*spatial), 2D or 3D, at least 2 sites per axis.
-      sweeps: number of sweeps (one attempted flip per site each).
-      kT: simulation temperature ``k_B T_s`` in units of one unlike pair's energy; 0 accepts only
-        moves that do not raise the energy.
-      mobility: ``M(x)`` in [0, 1] multiplying the acceptance (GrainPaint eq. 18): ``None`` (1),
-        an array of shape ``ids.shape``, or a function of the sweep index (int32 scalar) returning
-        such an array, e.g. a moving melt pool (``melt_pool_mobility``).
-      proposal: ``"neighbour"`` (the spin of a uniformly chosen neighbour, as SPPARKS; it does not
-        satisfy detailed balance exactly) or ``"uniform"`` (uniform in ``0..n_states-1``; detailed
-        balance holds for the Boltzmann distribution of the pair energy).
-      n_states: number of spins for ``"uniform"`` (default ``ids.max() + 1``).
-      first_sweep: index of the first sweep (for runs split into pieces).
+        key: a ``jax.random.key``; sweep ``t`` uses ``fold_in(key, t)``.
+        ids: integer grain IDs, shape (*spatial), 2D or 3D, at least 2 sites per axis.
+        sweeps: number of sweeps (one attempted flip per site each).
+        kT: simulation temperature ``k_B T_s`` in units of one unlike pair's energy; 0 accepts only
+          moves that do not raise the energy.
+        mobility: ``M(x)`` in [0, 1] multiplying the acceptance (GrainPaint eq. 18): ``None`` (1),
+          an array of shape ``ids.shape``, or a function of the sweep index (int32 scalar) returning
+          such an array, e.g. a moving melt pool (``melt_pool_mobility``).
+        proposal: ``"neighbour"`` (the spin of a uniformly chosen neighbour, as SPPARKS; it does not
+          satisfy detailed balance exactly) or ``"uniform"`` (uniform in ``0..n_states-1``; detailed
+          balance holds for the Boltzmann distribution of the pair energy).
+        n_states: number of spins for ``"uniform"`` (default ``ids.max() + 1``).
+        first_sweep: index of the first sweep (for runs split into pieces).
 
     Returns:
-      Grain IDs after the sweeps, same shape and dtype as ``ids``.
+        Grain IDs after the sweeps, same shape and dtype as ``ids``.
 
     References: GrainPaint (Hoffman et al. 2025) eqs. 1-2, 17-18; Holm & Battaile, JOM 53 (2001)
     (Potts grain growth); SPPARKS app potts/neighonly (neighbour proposals).

@@ -28,15 +28,15 @@ def grain_orientations(
     (mean ``2 spread sqrt(2/pi)``); the scatter is applied in the crystal frame, ``q = dq * q0``.
 
     Args:
-      key: a ``jax.random.key``.
-      n_grains: number of grains (static).
-      texture: ``None`` (uniform), one component (4,) or a list of components (K, 4), unit
-        quaternions.
-      spread: standard deviation of each rotation-vector component, radians (texture only).
-      dtype: floating dtype of the result (default: the texture's, else JAX's default float).
+        key: a ``jax.random.key``.
+        n_grains: number of grains (static).
+        texture: ``None`` (uniform), one component (4,) or a list of components (K, 4), unit
+          quaternions.
+        spread: standard deviation of each rotation-vector component, radians (texture only).
+        dtype: floating dtype of the result (default: the texture's, else JAX's default float).
 
     Returns:
-      Unit quaternions with q0 >= 0, shape (n_grains, 4).
+        Unit quaternions with q0 >= 0, shape (n_grains, 4).
 
     References: PolyCrysDiff §4.1 (orientation per grain); Rowenhorst et al. 2015 (conventions).
     """

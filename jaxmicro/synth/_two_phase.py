@@ -44,17 +44,17 @@ def rsa_disks(
     called eagerly it warns when fewer disks than wanted were placed.
 
     Args:
-      key: a ``jax.random.key``.
-      shape: grid shape, 2 or 3 sizes (voxels).
-      radius: disk radius in voxels (static).
-      volume_fraction: target fraction of the inclusion phase, in [0, 1) (static).
-      gap: extra clearance between disk surfaces, voxels.
-      max_rejections: consecutive rejections at which the box counts as jammed.
+        key: a ``jax.random.key``.
+        shape: grid shape, 2 or 3 sizes (voxels).
+        radius: disk radius in voxels (static).
+        volume_fraction: target fraction of the inclusion phase, in [0, 1) (static).
+        gap: extra clearance between disk surfaces, voxels.
+        max_rejections: consecutive rejections at which the box counts as jammed.
 
     Returns:
-      ``(field, centres, count)``: the binary field (int32, 1 inside disks, shape ``shape``), the
-      centres (n_max, d) in voxel units (rows ``>= count`` are unused and zero) and the number of
-      disks placed.
+        ``(field, centres, count)``: the binary field (int32, 1 inside disks, shape ``shape``), the
+        centres (n_max, d) in voxel units (rows ``>= count`` are unused and zero) and the number of
+        disks placed.
 
     References: Lee & Yun, diffusion-based microstructure reconstruction, appendix A (RSA fibre
     composites, volume fraction 0.35); Torquato, Random Heterogeneous Materials (2002), §3.1.
@@ -136,15 +136,15 @@ def gaussian_two_phase(
     ``S2(r) = 1/4 + arcsin(rho(r)) / (2 pi)``.
 
     Args:
-      key: a ``jax.random.key``.
-      shape: grid shape, 2 or 3 sizes (voxels).
-      correlation_length: ``l`` in voxels.
-      volume_fraction: fraction of phase 1, in (0, 1).
-      exact_fraction: threshold at the empirical quantile (fraction exact up to ties).
-      dtype: floating dtype of the underlying field (default: JAX's default float).
+        key: a ``jax.random.key``.
+        shape: grid shape, 2 or 3 sizes (voxels).
+        correlation_length: ``l`` in voxels.
+        volume_fraction: fraction of phase 1, in (0, 1).
+        exact_fraction: threshold at the empirical quantile (fraction exact up to ties).
+        dtype: floating dtype of the underlying field (default: JAX's default float).
 
     Returns:
-      Binary field, int32, shape ``shape``.
+        Binary field, int32, shape ``shape``.
 
     References: Torquato, Random Heterogeneous Materials (2002), §8.3 (level-cut Gaussian fields);
     Lee & Yun appendix A (two-point-correlation training data).

@@ -93,20 +93,20 @@ def voronoi_seeds(
     placed without it after 10,000 consecutive rejections.
 
     Args:
-      key: a ``jax.random.key``.
-      shape: grid shape, 2 or 3 sizes (voxels); static.
-      n_grains: number of seeds; static unless ``capacity`` is given.
-      regularity: in [0, 1].
-      stretch: per-axis metric scale, shape (d,); distances along axis ``a`` are divided by
-        ``stretch[a]``, so grains are ``stretch[a]`` times longer along it (columnar grains: e.g.
-        ``(1, 1, 3)``).
-      periodic: minimum-image distances (seeds near a face own voxels at the opposite face).
-      capacity: static number of rows of the result; then ``n_grains`` (<= capacity) may be traced
-        (one compilation for a range of grain counts) and rows ``>= n_grains`` are unused zeros.
-      dtype: floating dtype of the seeds (default: JAX's default float).
+        key: a ``jax.random.key``.
+        shape: grid shape, 2 or 3 sizes (voxels); static.
+        n_grains: number of seeds; static unless ``capacity`` is given.
+        regularity: in [0, 1].
+        stretch: per-axis metric scale, shape (d,); distances along axis ``a`` are divided by
+          ``stretch[a]``, so grains are ``stretch[a]`` times longer along it (columnar grains: e.g.
+          ``(1, 1, 3)``).
+        periodic: minimum-image distances (seeds near a face own voxels at the opposite face).
+        capacity: static number of rows of the result; then ``n_grains`` (<= capacity) may be traced
+          (one compilation for a range of grain counts) and rows ``>= n_grains`` are unused zeros.
+        dtype: floating dtype of the seeds (default: JAX's default float).
 
     Returns:
-      Seed coordinates in voxel units, shape (capacity or n_grains, d), in ``[0, L_a)``.
+        Seed coordinates in voxel units, shape (capacity or n_grains, d), in ``[0, L_a)``.
 
     References: PolyCrysDiff §4.1 (Voronoi data, regularity 0.5); Torquato, Random Heterogeneous
     Materials (2002), ch. 3 (random sequential addition).
@@ -223,15 +223,15 @@ def voronoi_from_seeds(
     """Labels every voxel with its nearest seed (stretched metric, minimum image if periodic).
 
     Args:
-      seeds: seed coordinates in voxel units, shape (n, d), d = len(shape).
-      shape: grid shape, 2 or 3 sizes; static.
-      stretch: per-axis metric scale, shape (d,) (see ``voronoi_seeds``).
-      periodic: minimum-image distances.
-      n_active: only the first ``n_active`` seeds take part (may be traced; default all).
+        seeds: seed coordinates in voxel units, shape (n, d), d = len(shape).
+        shape: grid shape, 2 or 3 sizes; static.
+        stretch: per-axis metric scale, shape (d,) (see ``voronoi_seeds``).
+        periodic: minimum-image distances.
+        n_active: only the first ``n_active`` seeds take part (may be traced; default all).
 
     Returns:
-      Grain IDs, int32, shape ``shape``, values in 0..n-1 (0..n_active-1). The nearest seed,
-      with squared distances closer than a relative 2^-15 (float32) counting as ties.
+        Grain IDs, int32, shape ``shape``, values in 0..n-1 (0..n_active-1). The nearest seed,
+        with squared distances closer than a relative 2^-15 (float32) counting as ties.
 
     References: PolyCrysDiff §4.1 (Voronoi tessellation of seeds).
     """
@@ -340,16 +340,16 @@ def voronoi(
     grid is too coarse for ``n_grains``.
 
     Args:
-      key: a ``jax.random.key``.
-      shape: grid shape, 2 or 3 sizes (voxels).
-      n_grains: number of grains.
-      regularity: seed regularity in [0, 1] (see ``voronoi_seeds``).
-      stretch: per-axis metric scale, shape (d,): grains ``stretch[a]`` times longer along axis a.
-      periodic: periodic tessellation (minimum image).
-      capacity: static bound on ``n_grains`` (see ``voronoi_seeds``).
+        key: a ``jax.random.key``.
+        shape: grid shape, 2 or 3 sizes (voxels).
+        n_grains: number of grains.
+        regularity: seed regularity in [0, 1] (see ``voronoi_seeds``).
+        stretch: per-axis metric scale, shape (d,): grains ``stretch[a]`` times longer along axis a.
+        periodic: periodic tessellation (minimum image).
+        capacity: static bound on ``n_grains`` (see ``voronoi_seeds``).
 
     Returns:
-      Grain IDs, int32, shape ``shape``, values in 0..n_grains-1.
+        Grain IDs, int32, shape ``shape``, values in 0..n_grains-1.
 
     References: PolyCrysDiff §4.1.
     """

@@ -63,9 +63,7 @@ class Checkpointer:
             raise ValueError(f"checkpoint: no checkpoint found in {self.manager.directory}")
         for candidate in steps:
             try:
-                return self.manager.restore(
-                    candidate, args=_restore_args(abstract_state)
-                )
+                return self.manager.restore(candidate, args=_restore_args(abstract_state))
             except Exception as err:  # an empty or partly written step folder
                 warnings.warn(
                     f"checkpoint: step {candidate} in {self.manager.directory} cannot be read "
