@@ -4,33 +4,78 @@ Everything here is a pure JAX function over arrays and a denoiser ``eps_fn(x, t)
 guidance enter by wrapping ``eps_fn``.
 """
 
-from jaxmicro.diffusion.guidance import one_point_correction as one_point_correction
-from jaxmicro.diffusion.guidance import property_guidance as property_guidance
-from jaxmicro.diffusion.guidance import two_point_guidance as two_point_guidance
-from jaxmicro.diffusion.losses import LOSSES as LOSSES
-from jaxmicro.diffusion.losses import diffusion_loss as diffusion_loss
-from jaxmicro.diffusion.losses import gaussian_nll as gaussian_nll
-from jaxmicro.diffusion.losses import loss_terms as loss_terms
-from jaxmicro.diffusion.losses import normal_kl as normal_kl
-from jaxmicro.diffusion.losses import vlb_terms as vlb_terms
-from jaxmicro.diffusion.posterior import eps_from_output as eps_from_output
-from jaxmicro.diffusion.posterior import model_log_variance as model_log_variance
-from jaxmicro.diffusion.posterior import p_mean_variance as p_mean_variance
-from jaxmicro.diffusion.posterior import q_posterior_mean as q_posterior_mean
-from jaxmicro.diffusion.posterior import v_target as v_target
-from jaxmicro.diffusion.repaint import path_sample as path_sample
-from jaxmicro.diffusion.repaint import repaint_sample as repaint_sample
-from jaxmicro.diffusion.repaint import repaint_schedule as repaint_schedule
-from jaxmicro.diffusion.samplers import classifier_free_guidance as classifier_free_guidance
-from jaxmicro.diffusion.samplers import ddim_sample as ddim_sample
-from jaxmicro.diffusion.samplers import ddim_timesteps as ddim_timesteps
-from jaxmicro.diffusion.samplers import ddpm_sample as ddpm_sample
-from jaxmicro.diffusion.schedule import Schedule as Schedule
-from jaxmicro.diffusion.schedule import cosine_schedule as cosine_schedule
-from jaxmicro.diffusion.schedule import extract as extract
-from jaxmicro.diffusion.schedule import linear_schedule as linear_schedule
-from jaxmicro.diffusion.schedule import predict_eps as predict_eps
-from jaxmicro.diffusion.schedule import predict_x0 as predict_x0
-from jaxmicro.diffusion.schedule import q_sample as q_sample
-from jaxmicro.diffusion.schedule import schedule_from_betas as schedule_from_betas
-from jaxmicro.diffusion.schedule import zero_terminal_snr as zero_terminal_snr
+from jaxmicro.diffusion.guidance import (
+    one_point_correction,
+    property_guidance,
+    two_point_guidance,
+)
+from jaxmicro.diffusion.losses import (
+    LOSSES,
+    diffusion_loss,
+    gaussian_nll,
+    loss_terms,
+    normal_kl,
+    vlb_terms,
+)
+from jaxmicro.diffusion.posterior import (
+    eps_from_output,
+    model_log_variance,
+    p_mean_variance,
+    q_posterior_mean,
+    v_target,
+)
+from jaxmicro.diffusion.repaint import (
+    path_sample,
+    repaint_sample,
+    repaint_schedule,
+)
+from jaxmicro.diffusion.samplers import (
+    classifier_free_guidance,
+    ddim_sample,
+    ddim_timesteps,
+    ddpm_sample,
+)
+from jaxmicro.diffusion.schedule import (
+    Schedule,
+    cosine_schedule,
+    extract,
+    linear_schedule,
+    predict_eps,
+    predict_x0,
+    q_sample,
+    schedule_from_betas,
+    zero_terminal_snr,
+)
+
+__all__ = [
+    "LOSSES",
+    "Schedule",
+    "classifier_free_guidance",
+    "cosine_schedule",
+    "ddim_sample",
+    "ddim_timesteps",
+    "ddpm_sample",
+    "diffusion_loss",
+    "eps_from_output",
+    "extract",
+    "gaussian_nll",
+    "linear_schedule",
+    "loss_terms",
+    "model_log_variance",
+    "normal_kl",
+    "one_point_correction",
+    "p_mean_variance",
+    "path_sample",
+    "predict_eps",
+    "predict_x0",
+    "property_guidance",
+    "q_posterior_mean",
+    "q_sample",
+    "repaint_sample",
+    "repaint_schedule",
+    "schedule_from_betas",
+    "two_point_guidance",
+    "v_target",
+    "vlb_terms",
+    "zero_terminal_snr",
+]
