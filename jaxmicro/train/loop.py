@@ -187,8 +187,11 @@ def train_loop(
 
 
 def _finite(state) -> bool:
-    """Whether every floating leaf of ``state`` is finite (one compiled reduction)."""
+    """Whether every floating leaf of ``state`` is finite: on the host when this process holds
+    every value (no compilation), else one compiled reduction over the global arrays."""
     leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
+    if all(x.is_fully_addressable for x in leaves):
+        return all(np.isfinite(np.asarray(x)).all() for x in leaves)
     return bool(_all_finite(leaves))
 
 
