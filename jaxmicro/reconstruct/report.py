@@ -22,6 +22,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import json
 import resource
 import sys
@@ -93,21 +94,50 @@ def field_images(field, spec: Spec) -> list[tuple[str, np.ndarray]]:
     return images
 
 
-def _described(reference, result, spec: Spec, fn, channels):
-    """``fn`` of the features of reference and result (a 3D result of a 2D reference: the
-    mean over its three slice directions), as one compiled function: eager SHSH features and
-    descriptors would compile dozens of small executables."""
+def _describe(kind: str, m, spec: Spec, max_lag: int):
+    if kind == "two_point":
+        return D.two_point(m, max_lag=max_lag, periodic=spec.periodic, pairs="auto")
+    return D.variogram(m, max_lag=max_lag, periodic=spec.periodic)
 
-    @jax.jit
-    def both(reference, result):
-        ref, res = spec.features(reference), spec.features(result)
-        if channels is not None:
-            ref, res = ref[..., list(channels)], res[..., list(channels)]
+
+@functools.partial(jax.jit, static_argnames=("spec", "kinds", "max_lag", "channels"))
+def _described(reference, result, *, spec: Spec, kinds: tuple, max_lag: int, channels):
+    """``(d(reference), d(result))`` per descriptor kind of ``kinds`` of the features of
+    reference and result (a 3D result of a 2D reference: the mean over its three slice
+    directions), one compiled function per setting: eager SHSH features and descriptors would
+    compile dozens of small executables, and a closure jitted per call compiles every call."""
+    ref, res = spec.features(reference), spec.features(result)
+    if channels is not None:
+        ref, res = ref[..., list(channels)], res[..., list(channels)]
+    out = []
+    for kind in kinds:
+
+        def fn(m, kind=kind):
+            return _describe(kind, m, spec, max_lag)
+
         if ref.ndim == 3 and res.ndim == 4:
-            return fn(ref), D.slice_descriptors(res, fn).mean(axis=0)
-        return fn(ref), fn(res)
+            out.append((fn(ref), D.slice_descriptors(res, fn).mean(axis=0)))
+        else:
+            out.append((fn(ref), fn(res)))
+    return tuple(out)
 
-    return both(jnp.asarray(reference), jnp.asarray(result))
+
+def _comparisons(reference, result, spec, kinds, max_lag, channels):
+    channels = None if channels is None else tuple(int(c) for c in channels)
+    return _described(
+        jnp.asarray(reference),
+        jnp.asarray(result),
+        spec=spec,
+        kinds=kinds,
+        max_lag=int(max_lag),
+        channels=channels,
+    )
+
+
+def _relative_error(g_ref, g_res, max_lag: int):
+    rel = jnp.abs(g_res - g_ref) / g_ref
+    origin = (slice(None),) + (max_lag,) * (g_ref.ndim - 1)
+    return rel.at[origin].set(jnp.nan)
 
 
 def two_point_comparison(
@@ -120,13 +150,7 @@ def two_point_comparison(
     References:
         SHSH-MCR paper (mcr-shsh), eq. 19 and Fig. 3.
     """
-    return _described(
-        reference,
-        result,
-        spec,
-        lambda m: D.two_point(m, max_lag=max_lag, periodic=spec.periodic, pairs="auto"),
-        channels,
-    )
+    return _comparisons(reference, result, spec, ("two_point",), max_lag, channels)[0]
 
 
 def variogram_comparison(
@@ -149,16 +173,8 @@ def variogram_comparison(
     References:
         SHSH-MCR paper (mcr-shsh), eq. 20 and Fig. 12.
     """
-    g_ref, g_res = _described(
-        reference,
-        result,
-        spec,
-        lambda m: D.variogram(m, max_lag=max_lag, periodic=spec.periodic),
-        channels,
-    )
-    rel = jnp.abs(g_res - g_ref) / g_ref
-    origin = (slice(None),) + (max_lag,) * (g_ref.ndim - 1)
-    return g_ref, g_res, rel.at[origin].set(jnp.nan)
+    g_ref, g_res = _comparisons(reference, result, spec, ("variogram",), max_lag, channels)[0]
+    return g_ref, g_res, _relative_error(g_ref, g_res, max_lag)
 
 
 def fraction_below(rel, threshold: float = 0.05) -> float:
@@ -320,14 +336,16 @@ def save_reconstruction_figures(
     save_loss_curve(out / "loss.png", histories, iterations_per_level=max_iter)
     shown = (0, 1, 2) if spec.representation == "orientations" else None
     titles = [f"feature {c}" for c in (shown or range(np.shape(reference)[-1]))]
-    s_ref, s_res = two_point_comparison(reference, field, spec, max_lag=window, channels=shown)
-    save_maps(
-        out / "two_point.png", [("reference", s_ref), ("result", s_res)], column_titles=titles
-    )
-    g_ref, g_res, rel = (
-        np.asarray(a) for a in variogram_comparison(reference, field, spec, max_lag=window)
+    (s_ref, s_res), (g_ref, g_res) = jax.tree.map(
+        np.asarray, _comparisons(reference, field, spec, ("two_point", "variogram"), window, None)
     )
     pick = slice(None) if shown is None else list(shown)
+    save_maps(
+        out / "two_point.png",
+        [("reference", s_ref[pick]), ("result", s_res[pick])],
+        column_titles=titles,
+    )
+    rel = np.asarray(_relative_error(g_ref, g_res, window))
     save_maps(
         out / "variogram.png",
         [("reference", g_ref[pick]), ("result", g_res[pick]), ("relative error", rel[pick])],
