@@ -43,7 +43,9 @@ def _env(root: Path, devices: int | None = None) -> dict:
     env = dict(os.environ)
     env["JAX_PLATFORMS"] = "cpu"
     if devices is not None:
-        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+        env["XLA_FLAGS"] = (
+            f"--xla_force_host_platform_device_count={devices} --xla_backend_optimization_level=0"
+        )
     env.pop("JAX_ENABLE_X64", None)
     # The runs share compiled programs (the same program in two processes, a resumed run):
     # compilation, not sampling, is what costs time here.
