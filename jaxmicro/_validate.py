@@ -66,45 +66,91 @@ def check_ndim(x, name: str, ndims: int | Sequence[int], what: str = "") -> None
         raise ValueError(f"{name}: expected {want} dimensions{extra}, got shape {np.shape(x)}")
 
 
+def _summary(x, reduce_device, reduce_host):
+    """A small summary of a concrete ``x``: reduced where it lives (a JAX array on its device,
+    so that only the summary crosses to the host; anything else with NumPy)."""
+    if isinstance(x, jax.Array):
+        return tuple(float(v) for v in reduce_device(x))
+    return reduce_host(np.asarray(x))
+
+
+@jax.jit
+def _finite_device(x):
+    return (jnp.sum(~jnp.isfinite(x)),)
+
+
+def _finite_host(a):
+    return (float(a.size - np.count_nonzero(np.isfinite(a))),)
+
+
+@jax.jit
+def _norm_device(q):
+    worst = jnp.max(jnp.abs(jnp.linalg.norm(q, axis=-1) - 1.0), initial=0.0)
+    return jnp.sum(~jnp.isfinite(q)), worst
+
+
+def _norm_host(q):
+    norms = np.linalg.norm(np.asarray(q, dtype=np.float64), axis=-1)
+    worst = float(np.max(np.abs(norms - 1.0))) if norms.size else 0.0
+    return _finite_host(q)[0], worst
+
+
+@jax.jit
+def _range_device(x):
+    return jnp.sum(~jnp.isfinite(x)), jnp.min(x), jnp.max(x)
+
+
+def _range_host(a):
+    return _finite_host(a)[0], float(a.min()), float(a.max())
+
+
+def _raise_nonfinite(bad: float, name: str) -> None:
+    if bad:
+        raise ValueError(f"{name}: contains {int(bad)} non-finite value(s) (NaN or inf)")
+
+
 def check_finite(x, name: str) -> None:
     """Raises ValueError if a concrete ``x`` holds NaN or infinity."""
     if not is_concrete(x):
         message = f"{name}: contains non-finite value(s) (NaN or inf)"
         _traced_check(lambda: jnp.all(jnp.isfinite(x)), message)
-    elif not bool(np.all(np.isfinite(np.asarray(x)))):
-        bad = int(np.size(x) - np.count_nonzero(np.isfinite(np.asarray(x))))
-        raise ValueError(f"{name}: contains {bad} non-finite value(s) (NaN or inf)")
+    elif np.size(x):
+        _raise_nonfinite(_summary(x, _finite_device, _finite_host)[0], name)
 
 
 def check_unit_norm(q, name: str, atol: float = 1e-3) -> None:
-    """Raises ValueError if a concrete ``q`` has rows whose norm is off 1 by more than atol."""
-    check_finite(q, name)
+    """Raises ValueError if a concrete ``q`` holds NaN or infinity, or rows whose norm is off 1 by
+    more than atol."""
     if not is_concrete(q):
+        check_finite(q, name)
         message = f"{name}: quaternions must have unit norm (tolerance {atol})"
         _traced_check(lambda: jnp.all(jnp.abs(jnp.linalg.norm(q, axis=-1) - 1.0) <= atol), message)
-    else:
-        norms = np.linalg.norm(np.asarray(q, dtype=np.float64), axis=-1)
-        worst = float(np.max(np.abs(norms - 1.0))) if norms.size else 0.0
-        if worst > atol:
-            raise ValueError(
-                f"{name}: quaternions must have unit norm (tolerance {atol}); "
-                f"the worst of {norms.size} deviates by {worst:.3g}"
-            )
+        return
+    if not np.size(q):
+        return
+    bad, worst = _summary(q, _norm_device, _norm_host)
+    _raise_nonfinite(bad, name)
+    if worst > atol:
+        raise ValueError(
+            f"{name}: quaternions must have unit norm (tolerance {atol}); "
+            f"the worst of {np.size(q) // np.shape(q)[-1]} deviates by {worst:.3g}"
+        )
 
 
 def check_range(x, name: str, low: float, high: float) -> None:
-    """Raises ValueError if a concrete ``x`` has values outside [low, high]."""
-    check_finite(x, name)
+    """Raises ValueError if a concrete ``x`` holds NaN or infinity, or values outside
+    [low, high]."""
     if not is_concrete(x):
+        check_finite(x, name)
         message = f"{name}: values must lie in [{low}, {high}]"
         _traced_check(lambda: jnp.all((x >= low) & (x <= high)), message)
-    elif np.size(x):
-        a = np.asarray(x)
-        lo, hi = float(a.min()), float(a.max())
-        if lo < low or hi > high:
-            raise ValueError(
-                f"{name}: values must lie in [{low}, {high}], got [{lo:.4g}, {hi:.4g}]"
-            )
+        return
+    if not np.size(x):
+        return
+    bad, lo, hi = _summary(x, _range_device, _range_host)
+    _raise_nonfinite(bad, name)
+    if lo < low or hi > high:
+        raise ValueError(f"{name}: values must lie in [{low}, {high}], got [{lo:.4g}, {hi:.4g}]")
 
 
 def check_choice(value, name: str, choices: Sequence) -> None:
