@@ -34,6 +34,7 @@ def _synth_rows():
     ids2 = synth.voronoi(key, (128, 128), 200, regularity=0.5)
     colors = jnp.asarray(synth.color_grains(ids))
     rgb = jnp.asarray(synth.palette(10), jnp.float32)
+    texture = jnp.array([1.0, 0.0, 0.0, 0.0])  # made once, as for the jitted call
     return [
         (
             "synth.voronoi 64^3, 300, reg 0.5",
@@ -91,9 +92,9 @@ def _synth_rows():
         ),
         (
             "synth.grain_orientations 300, texture",
-            lambda: synth.grain_orientations(key, 300, texture=jnp.array([1.0, 0, 0, 0])),
-            jax.jit(lambda k: synth.grain_orientations(k, 300, texture=jnp.array([1.0, 0, 0, 0]))),
-            (key,),
+            lambda: synth.grain_orientations(key, 300, texture=texture),
+            jax.jit(lambda k, tex: synth.grain_orientations(k, 300, texture=tex)),
+            (key, texture),
         ),
         (
             "synth.ids_to_rgb 64^3",

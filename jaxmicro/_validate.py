@@ -66,10 +66,14 @@ def check_ndim(x, name: str, ndims: int | Sequence[int], what: str = "") -> None
         raise ValueError(f"{name}: expected {want} dimensions{extra}, got shape {np.shape(x)}")
 
 
+_DEVICE_SUMMARY_SIZE = 1 << 16
+"""Elements from which a JAX array is summarized on its device (smaller ones are fetched)."""
+
+
 def _summary(x, reduce_device, reduce_host):
-    """A small summary of a concrete ``x``: reduced where it lives (a JAX array on its device,
-    so that only the summary crosses to the host; anything else with NumPy)."""
-    if isinstance(x, jax.Array):
+    """A small summary of a concrete ``x``: a large JAX array is reduced on its device, so that
+    only the summary crosses to the host; anything else is reduced with NumPy."""
+    if isinstance(x, jax.Array) and x.size >= _DEVICE_SUMMARY_SIZE:
         return tuple(float(v) for v in reduce_device(x))
     return reduce_host(np.asarray(x))
 

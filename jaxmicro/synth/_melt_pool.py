@@ -106,11 +106,12 @@ def melt_pool_mobility(shape: Sequence[int], t, scan: RasterScan | None = None) 
     scan = RasterScan() if scan is None else scan
     shape = tuple(int(n) for n in shape)
     _pool_axes(shape, scan)
-    return _melt_pool_mobility(jnp.asarray(t, jnp.float32), shape=shape, scan=scan)
+    return _melt_pool_mobility(t, shape=shape, scan=scan)
 
 
 @functools.partial(jax.jit, static_argnames=("shape", "scan"))
-def _melt_pool_mobility(t: jax.Array, *, shape: tuple[int, ...], scan: RasterScan) -> jax.Array:
+def _melt_pool_mobility(t, *, shape: tuple[int, ...], scan: RasterScan) -> jax.Array:
+    t = jnp.asarray(t, jnp.float32)
     axes = jnp.asarray(_pool_axes(shape, scan), jnp.float32)
     centre = pool_centre(shape, t, scan)
     grids = jnp.meshgrid(*[jnp.arange(n, dtype=jnp.float32) + 0.5 for n in shape], indexing="ij")

@@ -50,12 +50,13 @@ def grain_orientations(
     _validate.check_unit_norm(texture, "texture")
     _validate.check_finite(spread, "spread")
     dtype = texture.dtype if dtype is None else jnp.dtype(dtype)
+    return _textured(key, texture, spread, n_grains=int(n_grains), dtype=dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("n_grains", "dtype"))
+def _textured(key: jax.Array, texture: jax.Array, spread, *, n_grains: int, dtype):
     components = jnp.reshape(texture, (-1, 4)).astype(dtype)
-    return _textured(key, components, jnp.asarray(spread, dtype), n_grains=int(n_grains))
-
-
-@functools.partial(jax.jit, static_argnames="n_grains")
-def _textured(key: jax.Array, components: jax.Array, spread: jax.Array, *, n_grains: int):
+    spread = jnp.asarray(spread, dtype)
     """Gaussian scatter about the texture components: the kernel of ``grain_orientations``."""
     dtype = components.dtype
     k_pick, k_spread = jax.random.split(key)
