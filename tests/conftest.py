@@ -20,3 +20,10 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+
+def pytest_collection_modifyitems(items):
+    """Modules grouped on one xdist worker (``xdist_group``: they share expensive fixtures and
+    are the longest units of work) are handed out first, so that no long unit starts last and
+    leaves the other worker idle at the end of the run."""
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
