@@ -209,7 +209,7 @@ def ddim_sample(
     options = dict(
         shape=tuple(int(n) for n in shape),
         num_samples=int(num_samples),
-        stochastic=isinstance(eta, jax.core.Tracer) or eta > 0,
+        stochastic=isinstance(eta, jax.core.Tracer) or bool(eta > 0),
         learned_variance=bool(learned_variance),
         clip_x0=_static_bounds(clip_x0),
         pairs=tuple(zip(ts[::-1].tolist(), prev[::-1].tolist(), strict=True)),
