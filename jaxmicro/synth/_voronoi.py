@@ -46,7 +46,7 @@ def _check_shape(shape, name: str = "shape") -> tuple[int, ...]:
 
 def _stretch(stretch, d: int, dtype) -> jax.Array:
     if stretch is None:
-        return jnp.ones(d, dtype)
+        return np.ones(d, dtype)  # a host array: passed to the kernel without an eager op
     s = jnp.asarray(stretch, dtype)
     if s.shape != (d,):
         raise ValueError(f"stretch: expected {d} per-axis scales, got shape {s.shape}")
@@ -127,20 +127,14 @@ def voronoi_seeds(
     _validate.check_range(regularity, "regularity", 0.0, 1.0)
     dtype = jnp.result_type(float) if dtype is None else dtype
     s = _stretch(stretch, len(shape), dtype)
-    return _seeds(
-        key,
-        jnp.asarray(n_grains, jnp.int32),
-        jnp.asarray(regularity, dtype),
-        s,
-        shape=shape,
-        rows=rows,
-        periodic=bool(periodic),
-    )
+    return _seeds(key, n_grains, regularity, s, shape=shape, rows=rows, periodic=bool(periodic))
 
 
 @functools.partial(jax.jit, static_argnames=("shape", "rows", "periodic"))
 def _seeds(key, n_grains, regularity, s, *, shape, rows, periodic):
     """The RSA kernel of ``voronoi_seeds``; ``n_grains`` (<= rows) seeds, rows beyond are zero."""
+    n_grains = jnp.asarray(n_grains, jnp.int32)
+    regularity = jnp.asarray(regularity, s.dtype)
     core = hard_core_distance(shape, n_grains.astype(s.dtype), regularity, s)
     seeds, _, _ = hard_core_points(
         key,
