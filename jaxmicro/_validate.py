@@ -9,6 +9,7 @@ caller traces through ``jaxmicro.checks.checked``: then each becomes a ``checkif
 from __future__ import annotations
 
 import contextvars
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -70,42 +71,33 @@ _DEVICE_SUMMARY_SIZE = 1 << 16
 """Elements from which a JAX array is summarized on its device (smaller ones are fetched)."""
 
 
-def _summary(x, reduce_device, reduce_host):
-    """A small summary of a concrete ``x``: a large JAX array is reduced on its device, so that
-    only the summary crosses to the host; anything else is reduced with NumPy."""
-    if isinstance(x, jax.Array) and x.size >= _DEVICE_SUMMARY_SIZE:
-        return tuple(float(v) for v in reduce_device(x))
-    return reduce_host(np.asarray(x))
+def _nonfinite(xp, x):
+    """``(count of NaN and inf,)``; ``xp`` is ``numpy`` or ``jax.numpy``."""
+    return (xp.sum(~xp.isfinite(x)),)
 
 
-@jax.jit
-def _finite_device(x):
-    return (jnp.sum(~jnp.isfinite(x)),)
+def _norm_stats(xp, q):
+    """``(non-finite count, largest deviation of a row norm from 1)``."""
+    return _nonfinite(xp, q)[0], xp.max(xp.abs(xp.linalg.norm(q, axis=-1) - 1.0), initial=0.0)
 
 
-def _finite_host(a):
-    return (float(a.size - np.count_nonzero(np.isfinite(a))),)
+def _range_stats(xp, x):
+    """``(non-finite count, min, max)``."""
+    return _nonfinite(xp, x)[0], xp.min(x), xp.max(x)
 
 
-@jax.jit
-def _norm_device(q):
-    worst = jnp.max(jnp.abs(jnp.linalg.norm(q, axis=-1) - 1.0), initial=0.0)
-    return jnp.sum(~jnp.isfinite(q)), worst
+@functools.cache
+def _on_device(stats):
+    return jax.jit(functools.partial(stats, jnp))
 
 
-def _norm_host(q):
-    norms = np.linalg.norm(np.asarray(q, dtype=np.float64), axis=-1)
-    worst = float(np.max(np.abs(norms - 1.0))) if norms.size else 0.0
-    return _finite_host(q)[0], worst
-
-
-@jax.jit
-def _range_device(x):
-    return jnp.sum(~jnp.isfinite(x)), jnp.min(x), jnp.max(x)
-
-
-def _range_host(a):
-    return _finite_host(a)[0], float(a.min()), float(a.max())
+def _summary(x, stats) -> tuple[float, ...]:
+    """``stats`` of a concrete, non-empty ``x``, as floats. A large (or, across processes, not
+    fully addressable) JAX array is reduced on its device, so that only the summary crosses to
+    the host; anything else is reduced with NumPy."""
+    if isinstance(x, jax.Array) and (x.size >= _DEVICE_SUMMARY_SIZE or not x.is_fully_addressable):
+        return tuple(float(v) for v in _on_device(stats)(x))
+    return tuple(float(v) for v in stats(np, np.asarray(x)))
 
 
 def _raise_nonfinite(bad: float, name: str) -> None:
@@ -117,9 +109,9 @@ def check_finite(x, name: str) -> None:
     """Raises ValueError if a concrete ``x`` holds NaN or infinity."""
     if not is_concrete(x):
         message = f"{name}: contains non-finite value(s) (NaN or inf)"
-        _traced_check(lambda: jnp.all(jnp.isfinite(x)), message)
+        _traced_check(lambda: _nonfinite(jnp, x)[0] == 0, message)
     elif np.size(x):
-        _raise_nonfinite(_summary(x, _finite_device, _finite_host)[0], name)
+        _raise_nonfinite(_summary(x, _nonfinite)[0], name)
 
 
 def check_unit_norm(q, name: str, atol: float = 1e-3) -> None:
@@ -128,17 +120,15 @@ def check_unit_norm(q, name: str, atol: float = 1e-3) -> None:
     if not is_concrete(q):
         check_finite(q, name)
         message = f"{name}: quaternions must have unit norm (tolerance {atol})"
-        _traced_check(lambda: jnp.all(jnp.abs(jnp.linalg.norm(q, axis=-1) - 1.0) <= atol), message)
-        return
-    if not np.size(q):
-        return
-    bad, worst = _summary(q, _norm_device, _norm_host)
-    _raise_nonfinite(bad, name)
-    if worst > atol:
-        raise ValueError(
-            f"{name}: quaternions must have unit norm (tolerance {atol}); "
-            f"the worst of {np.size(q) // np.shape(q)[-1]} deviates by {worst:.3g}"
-        )
+        _traced_check(lambda: _norm_stats(jnp, q)[1] <= atol, message)
+    elif np.size(q):
+        bad, worst = _summary(q, _norm_stats)
+        _raise_nonfinite(bad, name)
+        if worst > atol:
+            raise ValueError(
+                f"{name}: quaternions must have unit norm (tolerance {atol}); "
+                f"the worst of {np.size(q) // np.shape(q)[-1]} deviates by {worst:.3g}"
+            )
 
 
 def check_range(x, name: str, low: float, high: float) -> None:
@@ -147,14 +137,18 @@ def check_range(x, name: str, low: float, high: float) -> None:
     if not is_concrete(x):
         check_finite(x, name)
         message = f"{name}: values must lie in [{low}, {high}]"
-        _traced_check(lambda: jnp.all((x >= low) & (x <= high)), message)
-        return
-    if not np.size(x):
-        return
-    bad, lo, hi = _summary(x, _range_device, _range_host)
-    _raise_nonfinite(bad, name)
-    if lo < low or hi > high:
-        raise ValueError(f"{name}: values must lie in [{low}, {high}], got [{lo:.4g}, {hi:.4g}]")
+        _traced_check(lambda: _within(*_range_stats(jnp, x)[1:], low, high), message)
+    elif np.size(x):
+        bad, lo, hi = _summary(x, _range_stats)
+        _raise_nonfinite(bad, name)
+        if not _within(lo, hi, low, high):
+            raise ValueError(
+                f"{name}: values must lie in [{low}, {high}], got [{lo:.4g}, {hi:.4g}]"
+            )
+
+
+def _within(lo, hi, low: float, high: float):
+    return (lo >= low) & (hi <= high)
 
 
 def check_choice(value, name: str, choices: Sequence) -> None:

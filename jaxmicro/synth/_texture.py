@@ -55,10 +55,9 @@ def grain_orientations(
 
 @functools.partial(jax.jit, static_argnames=("n_grains", "dtype"))
 def _textured(key: jax.Array, texture: jax.Array, spread, *, n_grains: int, dtype):
+    """Gaussian scatter about the texture components: the kernel of ``grain_orientations``."""
     components = jnp.reshape(texture, (-1, 4)).astype(dtype)
     spread = jnp.asarray(spread, dtype)
-    """Gaussian scatter about the texture components: the kernel of ``grain_orientations``."""
-    dtype = components.dtype
     k_pick, k_spread = jax.random.split(key)
     pick = jax.random.randint(k_pick, (n_grains,), 0, components.shape[0])
     v = spread * jax.random.normal(k_spread, (n_grains, 3), dtype)

@@ -44,9 +44,10 @@ def _check_shape(shape, name: str = "shape") -> tuple[int, ...]:
     return shape
 
 
-def _stretch(stretch, d: int, dtype) -> jax.Array:
+def _stretch(stretch, d: int, dtype) -> np.ndarray | jax.Array:
+    """Per-axis scales ``(d,)``: ones on the host by default (no eager op), else validated."""
     if stretch is None:
-        return np.ones(d, dtype)  # a host array: passed to the kernel without an eager op
+        return np.ones(d, dtype)
     s = jnp.asarray(stretch, dtype)
     if s.shape != (d,):
         raise ValueError(f"stretch: expected {d} per-axis scales, got shape {s.shape}")
