@@ -274,13 +274,18 @@ def _sampler_rows():
     def ddpm(k):
         return ddpm_sample(k, eps, sched, shape, num_samples=1)
 
-    def repaint(k):
+    def repaint(k, known, mask):  # arrays as arguments on both sides (not jit constants)
         return repaint_sample(k, eps, sched, known, mask, resample=2, num_steps=10)
 
     return [
         ("diffusion.ddim_sample 32^3x3, 20 steps", lambda: ddim(key), jax.jit(ddim), (key,)),
         ("diffusion.ddpm_sample 32^3x3, 100 steps", lambda: ddpm(key), jax.jit(ddpm), (key,)),
-        ("diffusion.repaint_sample 32^3x3, r=2", lambda: repaint(key), jax.jit(repaint), (key,)),
+        (
+            "diffusion.repaint_sample 32^3x3, r=2",
+            lambda: repaint(key, known, mask),
+            jax.jit(repaint),
+            (key, known, mask),
+        ),
     ]
 
 
