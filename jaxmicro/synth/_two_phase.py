@@ -68,7 +68,7 @@ def rsa_disks(
     n = max(1, round(float(volume_fraction) * math.prod(shape) / unit))
     field, centres, count = _rsa_disks(
         key,
-        jnp.asarray(gap, jnp.result_type(float)),
+        gap,
         shape=shape,
         radius=float(radius),
         n=n,
@@ -88,6 +88,7 @@ def rsa_disks(
 def _rsa_disks(key, gap, *, shape, radius, n, max_rejections):
     """RSA of ``n`` disks and their painting: the kernel of ``rsa_disks``."""
     d = len(shape)
+    gap = jnp.asarray(gap, jnp.result_type(float))
     dtype = gap.dtype
     centres, count, _ = hard_core_points(
         key,
