@@ -51,29 +51,12 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import paired_seconds
 
 from jaxmicro.descriptors import three_point_variogram, two_point, window_lags
 
 CLOCK = time.perf_counter  # time.process_time with --cpu-time
 SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-
-
-def paired_times(fn, args, bound, bound_args, repeats: int) -> tuple[float, float, float]:
-    """Median times of ``fn`` and ``bound``, and the median of their per-repeat ratio.
-
-    The two are timed alternately, so that load from other processes on a shared machine hits
-    both alike; the ratio of each pair is then less noisy than the ratio of the medians.
-    """
-    jax.block_until_ready(fn(*args))
-    jax.block_until_ready(bound(*bound_args))
-    t_fn, t_bound = [], []
-    for _ in range(repeats):
-        for f, a, out in ((fn, args, t_fn), (bound, bound_args, t_bound)):
-            start = CLOCK()
-            jax.block_until_ready(f(*a))
-            out.append(CLOCK() - start)
-    ratios = np.asarray(t_fn) / np.asarray(t_bound)
-    return float(np.median(t_fn)), float(np.median(t_bound)), float(np.median(ratios))
 
 
 def measure(spatial: tuple[int, ...], channels: int, repeats: int, pairs: str = "auto") -> dict:
@@ -130,12 +113,16 @@ def measure(spatial: tuple[int, ...], channels: int, repeats: int, pairs: str = 
         fft_bound, grad_bound = jax.jit(fft_pass), jax.jit(grad_pass)
         fft_args, grad_args = (x, spec_p), (x, spec_p, rfftn(x))
     times = {
-        "value": paired_times(value, (m,), fft_bound, fft_args, repeats),
-        "value+grad": paired_times(value_and_grad, (m, cotangent), grad_bound, grad_args, repeats),
+        "value": paired_seconds(value, (m,), fft_bound, fft_args, repeats, clock=CLOCK),
+        "value+grad": paired_seconds(
+            value_and_grad, (m, cotangent), grad_bound, grad_args, repeats, clock=CLOCK
+        ),
     }
     if pairs == "auto":
         passes_args = (m, spec, spec, x)
-        times["passes"] = paired_times(value_and_grad, (m, cotangent), passes, passes_args, repeats)
+        times["passes"] = paired_seconds(
+            value_and_grad, (m, cotangent), passes, passes_args, repeats, clock=CLOCK
+        )
     return times
 
 
@@ -155,8 +142,12 @@ def measure_three_point(repeats: int) -> dict:
     value_and_grad = jax.jit(jax.value_and_grad(lambda f: jnp.sum((variogram3(f) - target) ** 2)))
     gram_and_grad = jax.jit(jax.value_and_grad(lambda x: jnp.sum((gram(x) - 1.0) ** 2)))
     return {
-        "value": paired_times(jax.jit(variogram3), (m,), jax.jit(gram), (d,), repeats),
-        "value+grad": paired_times(value_and_grad, (m,), gram_and_grad, (d,), repeats),
+        "value": paired_seconds(
+            jax.jit(variogram3), (m,), jax.jit(gram), (d,), repeats, clock=CLOCK
+        ),
+        "value+grad": paired_seconds(
+            value_and_grad, (m,), gram_and_grad, (d,), repeats, clock=CLOCK
+        ),
     }
 
 
@@ -213,6 +204,7 @@ def main() -> None:
                 f"| {1e3 * g:.2f} | {1e3 * gb:.2f} | {gr:.2f} | {extra} |",
                 flush=True,
             )
+
 
 if __name__ == "__main__":
     main()
