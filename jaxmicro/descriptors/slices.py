@@ -60,16 +60,6 @@ def slice_descriptors(
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size: expected None or a positive int, got {batch_size!r}")
 
-    def slice_shape(d):
-        return jax.ShapeDtypeStruct(field.shape[:d] + field.shape[d + 1 :], field.dtype)
-
-    structures = [jax.tree.map(jnp.shape, jax.eval_shape(fn, slice_shape(d))) for d in dirs]
-    if any(s != structures[0] for s in structures[1:]):
-        raise ValueError(
-            "fn: returns different shapes for different slice directions "
-            f"{dict(zip(dirs, structures, strict=True))}; make its output shape independent of "
-            "the slice shape (e.g. two_point with max_lag)"
-        )
     return _slice_descriptors(field, fn=_StaticFn(fn), dirs=dirs, batch_size=batch_size)
 
 
@@ -123,4 +113,13 @@ def _slice_descriptors(field, *, fn, dirs, batch_size):
             per_slice = jax.lax.map(fn, slices, batch_size=batch_size)
         return jax.tree.map(lambda x: jnp.mean(x, axis=0), per_slice)
 
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *[mean_over_slices(d) for d in dirs])
+    means = [mean_over_slices(d) for d in dirs]
+    # Checked while tracing, i.e. once per compiled kernel and not on every call.
+    structures = [jax.tree.map(jnp.shape, m) for m in means]
+    if any(s != structures[0] for s in structures[1:]):
+        raise ValueError(
+            "fn: returns different shapes for different slice directions "
+            f"{dict(zip(dirs, structures, strict=True))}; make its output shape independent of "
+            "the slice shape (e.g. two_point with max_lag)"
+        )
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *means)
