@@ -1,22 +1,30 @@
-"""Face neighbours on voxel grids (host-side NumPy), shared by generators, datasets and grains.
+"""Face neighbours on voxel grids, shared by generators, datasets, grains and reports.
 
 A face-neighbour pair is voxel ``i`` and voxel ``i + 1`` along one axis. With ``periodic`` the
 last slice pairs with the first (every voxel starts one pair per axis); otherwise the pairs stop
-at the edge (one fewer per row). Every host-side neighbour computation goes through
+at the edge (one fewer per row). Every neighbour computation goes through
 :func:`face_neighbours`; :func:`face_pairs` joins the axes and :func:`boundary_mask` marks the
-voxels of unequal pairs.
+voxels of unequal pairs. NumPy input is computed with NumPy on the host; JAX arrays (tracers
+included, so the functions work under ``jit`` and ``vmap``) with ``jax.numpy``.
 """
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+
+def _xp(x):
+    """``jax.numpy`` for JAX arrays and tracers, else ``numpy``."""
+    return jnp if isinstance(x, jax.Array) else np
 
 
 def face_neighbours(ids: np.ndarray, axis: int, periodic: bool) -> tuple[np.ndarray, np.ndarray]:
     """Values of every face-neighbour pair along ``axis``: voxel ``i`` and voxel ``i + 1``.
 
     Args:
-        ids: array of shape (*spatial).
+        ids: array of shape (*spatial) (trailing axes beyond ``axis`` are carried along).
         axis: the axis along which neighbours are paired.
         periodic: pair the last slice with the first; otherwise the pairs stop at the edge.
 
@@ -26,9 +34,9 @@ def face_neighbours(ids: np.ndarray, axis: int, periodic: bool) -> tuple[np.ndar
         successor.
     """
     if periodic:
-        return ids, np.roll(ids, -1, axis=axis)
-    n = ids.shape[axis]
-    return np.take(ids, range(n - 1), axis=axis), np.take(ids, range(1, n), axis=axis)
+        return ids, _xp(ids).roll(ids, -1, axis=axis)
+    before = (slice(None),) * axis
+    return ids[(*before, slice(None, -1))], ids[(*before, slice(1, None))]
 
 
 def face_pairs(ids: np.ndarray, periodic: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -42,22 +50,24 @@ def face_pairs(ids: np.ndarray, periodic: bool) -> tuple[np.ndarray, np.ndarray]
         ``(a, b)``, two 1-D arrays of length P (the number of pairs): the pairs of
         :func:`face_neighbours` for axis 0, then axis 1, ..., each in C order.
     """
+    xp = _xp(ids)
     pairs = [face_neighbours(ids, axis, periodic) for axis in range(ids.ndim)]
     return (
-        np.concatenate([a.ravel() for a, _ in pairs]),
-        np.concatenate([b.ravel() for _, b in pairs]),
+        xp.concatenate([a.ravel() for a, _ in pairs]),
+        xp.concatenate([b.ravel() for _, b in pairs]),
     )
 
 
 def _either_end(flags: np.ndarray, axis: int, periodic: bool) -> np.ndarray:
     """Voxels at either end of a flagged pair: ``flags`` in :func:`face_neighbours`' layout
     along ``axis`` -> bool (*spatial)."""
+    xp = _xp(flags)
     if periodic:
-        return flags | np.roll(flags, 1, axis=axis)
+        return flags | xp.roll(flags, 1, axis=axis)
     edge = list(flags.shape)
     edge[axis] = 1
-    none = np.zeros(edge, bool)
-    return np.concatenate([flags, none], axis=axis) | np.concatenate([none, flags], axis=axis)
+    none = xp.zeros(edge, bool)
+    return xp.concatenate([flags, none], axis=axis) | xp.concatenate([none, flags], axis=axis)
 
 
 def boundary_mask(labels: np.ndarray, periodic: bool) -> np.ndarray:
@@ -71,9 +81,9 @@ def boundary_mask(labels: np.ndarray, periodic: bool) -> np.ndarray:
     Returns:
         bool array of shape (*spatial).
     """
-    labels = np.asarray(labels)
-    out = np.zeros(labels.shape, bool)
+    labels = labels if isinstance(labels, jax.Array) else np.asarray(labels)
+    out = _xp(labels).zeros(labels.shape, bool)
     for axis in range(labels.ndim):
         a, b = face_neighbours(labels, axis, periodic)
-        out |= _either_end(a != b, axis, periodic)
+        out = out | _either_end(a != b, axis, periodic)
     return out

@@ -1,11 +1,15 @@
-"""_grid: face neighbours, face pairs and boundary masks against brute-force voxel loops."""
+"""_grid: face neighbours, face pairs and boundary masks against brute-force voxel loops; the JAX
+path (eager and jitted) against the NumPy one."""
 
 import itertools
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxmicro._grid import boundary_mask, face_neighbours, face_pairs
+from jaxmicro.data import boundary_field
 
 SHAPES = [(5, 6), (1, 4), (2, 3), (4, 3, 5), (2, 1, 3)]
 
@@ -86,3 +90,21 @@ def test_boundary_mask_marks_both_sides_and_the_wrap_only_if_periodic(periodic):
     expected[:, 5] = True
     expected[:, 0] = periodic
     np.testing.assert_array_equal(boundary_mask(labels, periodic), expected)
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_jax_arrays_take_the_same_pairs_and_masks_eagerly_and_under_jit(periodic):
+    labels = np.random.default_rng(3).integers(0, 3, (4, 3, 5))
+    x = jnp.asarray(labels)
+    jitted = jax.jit(lambda v: (face_pairs(v, periodic), boundary_mask(v, periodic)))
+    for (a, b), mask in [(face_pairs(x, periodic), boundary_mask(x, periodic)), jitted(x)]:
+        assert isinstance(mask, jax.Array)
+        want_a, want_b = face_pairs(labels, periodic)
+        np.testing.assert_array_equal(a, want_a)
+        np.testing.assert_array_equal(b, want_b)
+        np.testing.assert_array_equal(mask, _brute_boundary(labels, periodic))
+    # The dataset layer's boundary field is the same mask as +-1 (channels last), also vmapped.
+    field = jax.vmap(lambda v: boundary_field(v, periodic=periodic))(x[None])
+    np.testing.assert_array_equal(
+        field[0, ..., 0], np.where(boundary_mask(labels, periodic), 1, -1)
+    )

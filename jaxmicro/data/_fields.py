@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmicro._grid import boundary_mask
+
 REPRESENTATIONS = ("auto", "identity", "binary", "boundaries", "grain-values")
 
 
@@ -31,15 +33,7 @@ def boundary_field(ids: jax.Array, *, periodic: bool = True) -> jax.Array:
     Returns:
         ``(*spatial, 1)`` float field in {-1, +1}; boundaries are two voxels wide (both sides).
     """
-    edge = jnp.zeros(ids.shape, bool)
-    for axis in range(ids.ndim):
-        for shift in (1, -1):
-            differs = jnp.roll(ids, shift, axis=axis) != ids
-            if not periodic:
-                index = jnp.arange(ids.shape[axis])
-                inside = index != (0 if shift == 1 else ids.shape[axis] - 1)
-                differs = differs & inside.reshape((-1,) + (1,) * (ids.ndim - axis - 1))
-            edge = edge | differs
+    edge = boundary_mask(jnp.asarray(ids), periodic)
     return jnp.where(edge, 1.0, -1.0)[..., None]
 
 

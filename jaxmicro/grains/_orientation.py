@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import orientations
+from .._grid import face_neighbours
 from .._validate import check_ndim, check_trailing, check_unit_norm
 from ._graph import absorb_small, components
 
@@ -27,9 +28,9 @@ def neighbour_disorientation(q: jax.Array, symmetry: str) -> jax.Array:
     """
 
     def per_axis(axis):
-        nb = jnp.roll(q, -1, axis=axis)
+        pairs = face_neighbours(q, axis, periodic=True)
         # one slab at a time keeps the (voxels, symmetry operators) table small
-        return jax.lax.map(lambda ab: orientations.misorientation_angle(*ab, symmetry), (q, nb))
+        return jax.lax.map(lambda ab: orientations.misorientation_angle(*ab, symmetry), pairs)
 
     return jnp.stack([per_axis(a) for a in range(q.ndim - 1)])
 

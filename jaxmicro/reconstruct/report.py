@@ -195,7 +195,8 @@ def boundary_fraction(field, spec: Spec, *, threshold_deg: float = 5.0) -> float
     nd = x.ndim - 1
     if spec.representation == "orientations":
         q, _ = orientations_of(x, spec.symmetry)
-        angles = [misorientation_angle(q, jnp.roll(q, 1, axis=a), spec.symmetry) for a in range(nd)]
+        pairs = [face_neighbours(q, a, True) for a in range(nd)]
+        angles = [misorientation_angle(*pair, spec.symmetry) for pair in pairs]
         return float(np.mean([np.mean(np.asarray(a) > np.deg2rad(threshold_deg)) for a in angles]))
     labels = phase_labels(x)
     differs = [np.not_equal(*face_neighbours(labels, a, True)) for a in range(nd)]
