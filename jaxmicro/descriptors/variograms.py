@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmicro import _validate
+from jaxmicro._grid import face_neighbours
 from jaxmicro.descriptors import _fields
 
 # Elements (voxels x channels x lags) processed per lax.map step: bounds memory, keeps vmap speed.
@@ -308,7 +309,8 @@ def _mean_variation(m: jax.Array, *, periodic: bool, smoothing: float) -> jax.Ar
     nd = m.ndim - 1
     total = jnp.zeros(m.shape[-1], m.dtype)
     for axis in range(nd):
-        diff = jnp.roll(m, -1, axis=axis) - m if periodic else jnp.diff(m, axis=axis)
+        here, after = face_neighbours(m, axis, periodic)
+        diff = after - here
         total = total + jnp.sum(_fields.soft_abs(diff, smoothing), axis=tuple(range(nd)))
     return total / np.prod(m.shape[:-1])
 
