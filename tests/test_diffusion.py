@@ -1,5 +1,8 @@
 """Tests of jaxmicro.diffusion: schedules, losses, DDPM/DDIM samplers, guidance."""
 
+import gc
+import weakref
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -246,6 +249,36 @@ def test_plain_sampler_calls_compile_once_per_denoiser():
     np.testing.assert_allclose(grad, fd, rtol=2e-2)
     with pytest.raises(ValueError, match="eta"):
         run(jax.random.key(0), eta=float("nan"))
+
+
+def test_plain_calls_keep_no_denoiser_alive():
+    """The compiled-kernel cache holds denoisers weakly: once the caller drops ``eps_fn`` (or the
+    instance of a bound-method denoiser, called twice through fresh bound-method objects), it
+    and the parameters it closes over are freed."""
+    s = linear_schedule(20, 5e-3, 0.5, dtype=jnp.float32)
+
+    class Model:
+        def __init__(self):
+            self.weight = jnp.full((4, 4, 1), 0.1, jnp.float32)
+            self.traces = 0
+
+        def eps(self, x, t):
+            self.traces += 1
+            return self.weight * x
+
+    def closure_over(weight):
+        return lambda x, t: weight * x
+
+    weight = jnp.full((4, 4, 1), 0.2, jnp.float32)
+    eps_fn = closure_over(weight)
+    model = Model()
+    for denoiser in (eps_fn, model.eps, model.eps):
+        ddim_sample(jax.random.key(0), denoiser, s, (4, 4, 1), num_samples=2, num_steps=5)
+    assert model.traces == 1  # a new bound-method object of the same model reuses the kernel
+    refs = [weakref.ref(x) for x in (eps_fn, weight, model, model.weight)]
+    del eps_fn, weight, model, denoiser
+    gc.collect()
+    assert [r() for r in refs] == [None] * 4
 
 
 def test_learned_variance_sampling(sched):

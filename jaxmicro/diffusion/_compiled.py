@@ -2,10 +2,13 @@
 
 A sampler validates its arguments, then runs ``kernel(eps_fn, *arrays, **options)`` through
 ``call``: at the top level that is a ``jax.jit`` of the kernel with ``eps_fn`` and ``options``
-static, kept for the ``CACHE_SIZE`` most recent ``(kernel, eps_fn, options)`` settings, so
-repeated plain calls with the same denoiser run at the speed of ``jax.jit`` (issue #19). Inside
-a trace (the caller jits, vmaps or differentiates) and for an unhashable ``eps_fn`` the kernel
-is called directly.
+static, kept for as long as the caller keeps ``eps_fn``, so repeated plain calls with the same
+denoiser run at the speed of ``jax.jit`` (issue #19). The cache holds ``eps_fn`` weakly: once
+the caller drops a denoiser, its compiled kernels and the parameters they captured are freed
+(a loop over checkpoints keeps one model's parameters alive, not every model's). A bound
+method (``model.eps``, a new object on every access) is kept as long as its instance. Inside a
+trace (the caller jits, vmaps or differentiates), and for an ``eps_fn`` that cannot be
+referenced weakly or hashed, the kernel is called directly.
 
 ``eps_fn`` is taken to be a pure function of its arguments: values it closes over are read when
 it is first compiled. A denoiser whose captured state changes between calls must be a new
@@ -15,16 +18,37 @@ function object (``jaxmicro.train.denoiser`` builds one per model).
 from __future__ import annotations
 
 import functools
+import inspect
+import weakref
 
 import jax
 
-CACHE_SIZE = 8
-"""Compiled sampler kernels kept (each holds its ``eps_fn`` and the arrays it closes over)."""
+_KERNELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""owner -> {(function, kernel, options): jitted kernel}. The owner is ``eps_fn`` itself, or
+the instance of a bound method; entries go when the owner is garbage-collected."""
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
+class _Weak:
+    """Calls ``eps_fn`` through a weak reference, so that the compiled kernel does not keep it."""
+
+    def __init__(self, eps_fn):
+        ref = weakref.WeakMethod if inspect.ismethod(eps_fn) else weakref.ref
+        self._ref = ref(eps_fn)
+
+    def __call__(self, *args):
+        return self._ref()(*args)
+
+
 def _jitted(kernel, eps_fn, options: tuple):
-    return jax.jit(functools.partial(kernel, eps_fn, **dict(options)))
+    if inspect.ismethod(eps_fn):
+        owner, function = eps_fn.__self__, eps_fn.__func__
+    else:
+        owner, function = eps_fn, None
+    kernels = _KERNELS.setdefault(owner, {})
+    key = (function, kernel, options)
+    if key not in kernels:
+        kernels[key] = jax.jit(functools.partial(kernel, _Weak(eps_fn), **dict(options)))
+    return kernels[key]
 
 
 def _tracing(arrays) -> bool:
@@ -44,6 +68,6 @@ def call(kernel, eps_fn, options: dict, *arrays):
         return kernel(eps_fn, *arrays, **options)
     try:
         compiled = _jitted(kernel, eps_fn, tuple(sorted(options.items())))
-    except TypeError:  # an unhashable eps_fn or option value
+    except TypeError:  # eps_fn not weakly referenceable or unhashable, or an unhashable option
         return kernel(eps_fn, *arrays, **options)
     return compiled(*arrays)
