@@ -14,13 +14,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+Grid = np.ndarray | jax.Array
+
 
 def _xp(x):
     """``jax.numpy`` for JAX arrays and tracers, else ``numpy``."""
     return jnp if isinstance(x, jax.Array) else np
 
 
-def face_neighbours(ids: np.ndarray, axis: int, periodic: bool) -> tuple[np.ndarray, np.ndarray]:
+def face_neighbours(ids: Grid, axis: int, periodic: bool) -> tuple[Grid, Grid]:
     """Values of every face-neighbour pair along ``axis``: voxel ``i`` and voxel ``i + 1``.
 
     Args:
@@ -39,7 +41,7 @@ def face_neighbours(ids: np.ndarray, axis: int, periodic: bool) -> tuple[np.ndar
     return ids[(*before, slice(None, -1))], ids[(*before, slice(1, None))]
 
 
-def face_pairs(ids: np.ndarray, periodic: bool) -> tuple[np.ndarray, np.ndarray]:
+def face_pairs(ids: Grid, periodic: bool) -> tuple[Grid, Grid]:
     """Values of every face-neighbour pair along all axes, flattened.
 
     Args:
@@ -58,7 +60,7 @@ def face_pairs(ids: np.ndarray, periodic: bool) -> tuple[np.ndarray, np.ndarray]
     )
 
 
-def _either_end(flags: np.ndarray, axis: int, periodic: bool) -> np.ndarray:
+def _either_end(flags: Grid, axis: int, periodic: bool) -> Grid:
     """Voxels at either end of a flagged pair: ``flags`` in :func:`face_neighbours`' layout
     along ``axis`` -> bool (*spatial)."""
     xp = _xp(flags)
@@ -70,7 +72,7 @@ def _either_end(flags: np.ndarray, axis: int, periodic: bool) -> np.ndarray:
     return xp.concatenate([flags, none], axis=axis) | xp.concatenate([none, flags], axis=axis)
 
 
-def boundary_mask(labels: np.ndarray, periodic: bool) -> np.ndarray:
+def boundary_mask(labels: Grid, periodic: bool) -> Grid:
     """Voxels with a face neighbour of another label: both voxels of every unequal pair.
 
     Args:
