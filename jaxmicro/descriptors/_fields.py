@@ -23,7 +23,8 @@ def as_field(m, name: str = "m") -> jax.Array:
     correlations are not those of any phase (checked outside ``jit``).
     """
     _validate.check_ndim(m, name, (3, 4), "(*spatial, C) with 2 or 3 spatial axes")
-    if np.issubdtype(np.result_type(m), np.integer) and _validate.is_concrete(m):
+    dtype = m.dtype if hasattr(m, "dtype") else np.asarray(m).dtype
+    if np.issubdtype(dtype, np.integer) and _validate.is_concrete(m):
         values = np.unique(np.asarray(m))
         if values.min() < 0 or values.max() > 1:
             raise ValueError(
