@@ -30,8 +30,9 @@ def test_variants():
     assert paper.train.model.channels[0] == 128 and paper.train.model.dropout == 0.1
     assert paper.train.ema_decay == 0.9999 and paper.train.batch_size == 32
     assert 2 * smoke.num_samples <= smoke.num_train and smoke.num_export_reference >= 100
-    assert run.settings(smoke)[-1] == ("ddpm", "ddpm", 1000)
-    assert [s for _, _, s in run.settings(smoke)][:5] == [10, 25, 50, 100, 150]
+    assert run.settings(smoke)[-1] == ("ddpm", "ddpm", 1000, 1.0)
+    assert [s for _, _, s, _ in run.settings(smoke)][:5] == [10, 25, 50, 100, 150]
+    assert run.settings(smoke)[5][::3] == ("ddim-10-eta1", 1.0)
     with pytest.raises(ValueError, match="variant"):
         config.get_config("huge")
 
@@ -118,6 +119,8 @@ def _check_outputs(out: Path, material: str, models: Path):
         "num_samples=24" in command or "range(24)" in command
     )
     assert card["metrics"]["features"] == run.VGG_NOTE
+    assert card["sampling"] == {"sampler": "ddim", "steps": 4, "eta": 1.0}
+    assert card["metrics"]["sampler"] == ev["sampler"] == "ddim-4-eta1"
     ref = np.load(models / f"lee-yun-{material}" / "reference.npy")
     assert ref.shape[1:] == (16, 16, 1) and set(np.unique(ref)) == {-1.0, 1.0}
 
@@ -156,9 +159,12 @@ def test_tiny_run_of_every_material(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert set(results["materials"]) == set(config.MATERIALS)
     sweep = results["materials"]["mcr"]["sweep"]
-    assert [r["name"] for r in sweep["rows"]] == ["ddim-2", "ddim-4", "ddpm"]
+    names = ["ddim-2", "ddim-4", "ddim-2-eta1", "ddim-4-eta1", "ddpm"]
+    assert [r["name"] for r in sweep["rows"]] == names
     assert all(r["seconds_per_1000"] > 0 for r in sweep["rows"])
     assert sweep["rows"][0]["frechet_vgg19"] is not None
+    card = json.loads((models / "lee-yun-mcr" / "card.json").read_text())
+    assert list(card["metrics"]["sweep"]) == names
     # a shipped model loads and samples (n, H, W, 1) in [-1, 1]
     from jaxmicro.train import generate, load_model
 

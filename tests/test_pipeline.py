@@ -148,6 +148,23 @@ def test_sample_command_and_registry(conditional_run, tmp_path, monkeypatch, cap
     assert main(["sample", "--model", "nope", "--out", str(tmp_path / "d")]) == 2
 
 
+def test_sample_command_takes_the_cards_eta(conditional_run, tmp_path, monkeypatch):
+    """A shipped model's measured DDIM eta is the default of ``jaxmicro sample``; --eta wins."""
+    root, _ = conditional_run
+    monkeypatch.setattr(pretrained, "MODELS_DIR", tmp_path / "models")
+    card = dict(CARD, sampling={"sampler": "ddim", "steps": 4, "eta": 1.0})
+    export_model(root / "run", tmp_path / "models" / "tiny", card=card)
+    runs = {}
+    for name, extra in (("card", []), ("one", ["--eta", "1"]), ("zero", ["--eta", "0"])):
+        args = ["sample", "--model", "tiny", "-n", "4", "--steps", "4", *extra]
+        assert main([*args, "--out", str(tmp_path / name)]) == 0
+        runs[name] = np.load(tmp_path / name / "samples.npy")
+        eta = json.loads((tmp_path / name / "sample.json").read_text())["eta"]
+        assert eta == (0.0 if name == "zero" else 1.0)
+    np.testing.assert_array_equal(runs["card"], runs["one"])
+    assert np.abs(runs["card"] - runs["zero"]).max() > 1e-3
+
+
 @pytest.mark.parametrize("name", pretrained.names())
 def test_every_shipped_model_samples(name, tmp_path):
     card = json.loads((pretrained.model_path(name) / "card.json").read_text())

@@ -51,8 +51,12 @@ class LeeYunConfig:
             training images ``[0, num_samples)``, and training images
             ``[num_samples, 2 num_samples)`` against the same give the floor.
         sample_steps: DDIM steps of the evaluation (the paper's tables: 50 here).
+        sample_eta: DDIM stochasticity of the evaluation (0: the deterministic DDIM of the
+            paper; 1: fresh noise at every step, as ancestral sampling). The shipped model's
+            card carries it as the default of ``jaxmicro sample``.
         sweep_steps: DDIM steps of the sweep (Fig. 8); DDPM (all T steps) is added when
             ``sweep_ddpm``.
+        sweep_etas: DDIM stochasticities of the sweep (one curve each).
         sweep_ddpm: add ancestral sampling with the learned variance to the sweep.
         sweep_samples: samples per sweep setting.
         sample_batch_size: samples per sampler call.
@@ -87,7 +91,9 @@ class LeeYunConfig:
     num_held_out: int = 200
     num_samples: int = 250
     sample_steps: int = 50
+    sample_eta: float = 0.0
     sweep_steps: tuple[int, ...] = (10, 25, 50, 100, 150)
+    sweep_etas: tuple[float, ...] = (0.0, 1.0)
     sweep_ddpm: bool = True
     sweep_samples: int = 100
     sample_batch_size: int = 250
@@ -133,9 +139,9 @@ _SMOKE = LeeYunConfig(
         loss="hybrid",
         lambda_vlb=0.001,
         batch_size=16,
-        num_train_steps=3000,
-        learning_rate=5e-4,
-        warmup_steps=200,
+        num_train_steps=6000,
+        learning_rate=2e-3,
+        warmup_steps=100,
         ema_decay=0.999,
         log_every=50,
         checkpoint_every=500,
@@ -193,6 +199,7 @@ _TINY = dataclasses.replace(
     num_held_out=8,
     num_samples=8,
     sample_steps=4,
+    sample_eta=1.0,
     sweep_steps=(2, 4),
     sweep_samples=8,
     sample_batch_size=8,

@@ -196,15 +196,29 @@ def train_config(cfg, material: str, data: Path):
 # ---- sampling -----------------------------------------------------------------------------------
 
 
-def settings(cfg) -> list[tuple[str, str, int]]:
-    """The sweep: ``(name, sampler, steps)`` for DDIM at ``cfg.sweep_steps`` and DDPM."""
-    rows = [(f"ddim-{s}", "ddim", int(s)) for s in cfg.sweep_steps]
+def setting_name(sampler: str, steps: int, eta: float = 0.0) -> str:
+    """Cache and report name of a sampler setting: ``ddim-50``, ``ddim-50-eta1``, ``ddpm``."""
+    if sampler == "ddpm":
+        return "ddpm"
+    return f"ddim-{steps}" + (f"-eta{eta:g}" if eta else "")
+
+
+def settings(cfg) -> list[tuple[str, str, int, float]]:
+    """The sweep: ``(name, sampler, steps, eta)`` for DDIM at ``cfg.sweep_steps`` x
+    ``cfg.sweep_etas`` and DDPM."""
+    rows = [
+        (setting_name("ddim", int(s), float(e)), "ddim", int(s), float(e))
+        for e in cfg.sweep_etas
+        for s in cfg.sweep_steps
+    ]
     if cfg.sweep_ddpm:
-        rows.append(("ddpm", "ddpm", int(cfg.train.num_diffusion_steps)))
+        rows.append(("ddpm", "ddpm", int(cfg.train.num_diffusion_steps), 1.0))
     return rows
 
 
-def cached_samples(cfg, folder: Path, model, name: str, sampler: str, steps: int, n: int):
+def cached_samples(
+    cfg, folder: Path, model, name: str, sampler: str, steps: int, n: int, eta: float = 0.0
+):
     """``(samples (n, H, W, 1) float32, seconds per 1,000 images)``, cached in
     ``folder/samples/<name>.npy`` (+ ``.json`` with the timing). The time excludes compilation
     (one chunk is drawn first); the key is ``fold_in(key(seed), crc32(name))``."""
@@ -215,14 +229,17 @@ def cached_samples(cfg, folder: Path, model, name: str, sampler: str, steps: int
     out = folder / "samples"
     out.mkdir(parents=True, exist_ok=True)
     path, side = out / f"{name}.npy", out / f"{name}.json"
-    spec = {"sampler": sampler, "steps": steps, "n": n}
+    eta = 1.0 if sampler == "ddpm" else float(eta)
+    spec = {"sampler": sampler, "steps": steps, "n": n, "eta": eta}
     if path.is_file() and side.is_file():
         info = json.loads(side.read_text())
+        info.setdefault("eta", 1.0 if info.get("sampler") == "ddpm" else 0.0)  # older caches
         if {k: info.get(k) for k in spec} == spec:
             return np.load(path, allow_pickle=False), info["seconds_per_1000"]
     batch = min(cfg.sample_batch_size, n)
     key = jax.random.fold_in(jax.random.key(cfg.seed), zlib.crc32(name.encode()) & 0x7FFFFFFF)
-    kwargs = {"sampler": sampler, "steps": steps, "batch_size": batch}
+    kwargs = {"sampler": sampler, "steps": steps, "eta": 0.0 if sampler == "ddpm" else eta}
+    kwargs["batch_size"] = batch
     generate(jax.random.fold_in(key, -1 & 0x7FFFFFFF), model, batch, **kwargs)  # compile
     start = time.perf_counter()
     x = np.asarray(generate(key, model, n, **kwargs), np.float32)
@@ -417,8 +434,11 @@ def evaluate(cfg, material: str, folder: Path, model, vgg) -> dict:
         raise ValueError(f"num_samples: {n} needs >= {2 * n} training images, got {len(train)}")
     ref_a, ref_b = train[:n], train[n : 2 * n]
     # its own name: the sweep's setting of the same steps draws another number of samples
-    name = f"evaluation-ddim-{cfg.sample_steps}"
-    x, seconds = cached_samples(cfg, folder, model, name, "ddim", cfg.sample_steps, n)
+    setting = setting_name("ddim", cfg.sample_steps, cfg.sample_eta)
+    name = f"evaluation-{setting}"
+    x, seconds = cached_samples(
+        cfg, folder, model, name, "ddim", cfg.sample_steps, n, cfg.sample_eta
+    )
     gen = binary(x)
     gen_row, floor_row = row(gen, ref_a, params), row(ref_b, ref_a, params)
     cp = copying(gen, train, held_out)
@@ -428,7 +448,8 @@ def evaluate(cfg, material: str, folder: Path, model, vgg) -> dict:
     plot_pairs(folder / "closest_pairs.png", gen, train, cp)
     result = {
         "material": material,
-        "sampler": f"ddim-{cfg.sample_steps}",
+        "sampler": setting,
+        "eta": cfg.sample_eta,
         "seconds_per_1000": seconds,
         "vgg": note,
         "generated": gen_row,
@@ -453,12 +474,19 @@ def sweep(cfg, folder: Path, model, vgg) -> dict:
     n = cfg.sweep_samples
     ref_a, ref_b = train[:n], train[n : 2 * n]
     rows = []
-    for name, sampler, steps in settings(cfg):
-        x, seconds = cached_samples(cfg, folder, model, name, sampler, steps, n)
+    for name, sampler, steps, eta in settings(cfg):
+        x, seconds = cached_samples(cfg, folder, model, name, sampler, steps, n, eta)
         r = row(binary(x), ref_a, params)
         r.pop("curves")
         rows.append(
-            {"name": name, "sampler": sampler, "steps": steps, "seconds_per_1000": seconds, **r}
+            {
+                "name": name,
+                "sampler": sampler,
+                "steps": steps,
+                "eta": eta,
+                "seconds_per_1000": seconds,
+                **r,
+            }
         )
     floor = row(ref_b, ref_a, params)
     floor.pop("curves")
@@ -483,16 +511,17 @@ def plot_sweep(path: Path, result: dict) -> None:
     )
     for ax, (ylabel, series) in zip(axes, panels, strict=True):
         for key, label in series:
-            pts = [
-                (r["steps"], r[key]) for r in rows if r["sampler"] == "ddim" and r[key] is not None
-            ]
-            if pts:
-                line = ax.plot(*zip(*pts, strict=True), "o-", label=f"{label} (DDIM)")[0]
-                for r in rows:
-                    if r["sampler"] == "ddpm" and r[key] is not None:
-                        ax.plot(
-                            r["steps"], r[key], "s", color=line.get_color(), label=f"{label} (DDPM)"
-                        )
+            for eta in sorted({r["eta"] for r in rows if r["sampler"] == "ddim"}):
+                pts = [
+                    (r["steps"], r[key])
+                    for r in rows
+                    if r["sampler"] == "ddim" and r["eta"] == eta and r[key] is not None
+                ]
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), "o-", label=f"{label} (DDIM, eta {eta:g})")
+            for r in rows:
+                if r["sampler"] == "ddpm" and r[key] is not None:
+                    ax.plot(r["steps"], r[key], "s", label=f"{label} (DDPM)")
             floor = result["floor"].get(key)
             if floor is not None:
                 ax.axhline(floor, ls=":", color="gray")
@@ -524,6 +553,13 @@ def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:
     ref = images(folder / "train", cfg.num_export_reference)
     np.save(reference, (2.0 * ref[..., None] - 1.0).astype(np.float32))
     g, f = ev["generated"], ev["floor"]
+    sweep_path = folder / "sweep.json"
+    sweep_rows = {}
+    if sweep_path.is_file() and json.loads(sweep_path.read_text()).get("complete"):
+        sweep_rows = {
+            r["name"]: {k: round(r[k], 4) for k in ("s2", "lineal", "seconds_per_1000")}
+            for r in json.loads(sweep_path.read_text())["rows"]
+        }
 
     def rounded(d):
         return {
@@ -545,7 +581,9 @@ def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:
             "reference_floor": rounded(f),
             "data_copying": ev["copying"],
             **({"grain_sizes": ev["grain_sizes"]} if "grain_sizes" in ev else {}),
+            **({"sweep": sweep_rows} if sweep_rows else {}),
         },
+        "sampling": {"sampler": "ddim", "steps": cfg.sample_steps, "eta": cfg.sample_eta},
         "data_command": ev["data"]["train"],
         "command": f"jaxmicro sample --model {name} -n 32 --sampler ddim --steps 50 --out DIR",
     }

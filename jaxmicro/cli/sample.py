@@ -26,7 +26,12 @@ def register(subparsers) -> None:
     parser.add_argument("-n", "--num-samples", type=int, default=16, help="number of samples")
     parser.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
-    parser.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity")
+    parser.add_argument(
+        "--eta",
+        type=float,
+        default=None,
+        help="DDIM stochasticity (default: the shipped model's measured choice, else 0)",
+    )
     parser.add_argument(
         "--condition",
         action="append",
@@ -64,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     mesh = batch_mesh()
     model = model_from_args(args, mesh)
     conditions = model.conditions(values, class_value)
+    eta = args.eta if args.eta is not None else float(model.card.get("sampling", {}).get("eta", 0))
     if args.guidance is not None and conditions is None:
         raise ValueError("--guidance: classifier-free guidance needs --condition")
     x = generate(
@@ -72,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         args.num_samples,
         sampler=args.sampler,
         steps=args.steps,
-        eta=args.eta,
+        eta=eta,
         conditions=conditions,
         guidance_scale=args.guidance,
         mesh=mesh,
@@ -88,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         "num_samples": args.num_samples,
         "sampler": args.sampler,
         "steps": args.steps if args.sampler == "ddim" else model.config.num_diffusion_steps,
-        "eta": args.eta,
+        "eta": eta if args.sampler == "ddim" else None,
         "conditions": {**values, **({"class": class_value} if class_value is not None else {})},
         "guidance": args.guidance,
         "seed": args.seed,
