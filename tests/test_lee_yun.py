@@ -33,6 +33,7 @@ def test_variants():
     assert run.settings(smoke)[-1] == ("ddpm", "ddpm", 1000, 1.0)
     assert [s for _, _, s, _ in run.settings(smoke)][:5] == [10, 25, 50, 100, 150]
     assert run.settings(smoke)[5][::3] == ("ddim-10-eta1", 1.0)
+    assert (smoke.sample_eta, paper.sample_eta) == (1.0, 0.0)  # paper: deterministic DDIM
     with pytest.raises(ValueError, match="variant"):
         config.get_config("huge")
 

@@ -118,6 +118,7 @@ class LeeYunConfig:
 _SMOKE = LeeYunConfig(
     name="lee_yun_smoke",
     size=64,
+    sample_eta=1.0,  # measured: deterministic DDIM drifts on these short-trained models
     train=TrainConfig(
         name="lee_yun_smoke",
         model=UNetConfig(
@@ -155,6 +156,7 @@ _PAPER = dataclasses.replace(
     _SMOKE,
     name="lee_yun_paper",
     num_samples=500,
+    sample_eta=0.0,  # the paper's DDIM (sigma_t = 0, eq. 17)
     sweep_steps=(10, 25, 50, 100, 150, 300),
     sweep_samples=500,
     sample_batch_size=500,

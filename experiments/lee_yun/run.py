@@ -538,6 +538,19 @@ def plot_sweep(path: Path, result: dict) -> None:
 # ---- export and report --------------------------------------------------------------------------
 
 
+def training_note(cfg, run_dir: Path) -> str:
+    """What trained the model: the recipe and the logged wall time of the run's last step."""
+    t = cfg.train
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines() if run_dir.is_dir() else []
+    seconds = json.loads(lines[-1]).get("time") if lines else None
+    took = f", {seconds / 60:.0f} min of logged training time" if seconds else ""
+    return (
+        f"experiments/lee_yun {cfg.name}: {t.num_train_steps} steps of batch {t.batch_size}, "
+        f"Adam lr {t.learning_rate:g} (warmup {t.warmup_steps}, cosine), EMA {t.ema_decay:g}, "
+        f"T = {t.num_diffusion_steps}, {t.loss} loss, learned variance{took}"
+    )
+
+
 def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:
     """The shipped model ``lee-yun-<material>`` from ``folder/run`` once the evaluation is
     complete: EMA parameters, a card with the data generator call and the measured row, and
@@ -585,6 +598,7 @@ def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:
         },
         "sampling": {"sampler": "ddim", "steps": cfg.sample_steps, "eta": cfg.sample_eta},
         "data_command": ev["data"]["train"],
+        "training": training_note(cfg, folder / "run"),
         "command": f"jaxmicro sample --model {name} -n 32 --sampler ddim --steps 50 --out DIR",
     }
     return export_model(folder / "run", dest / name, card=card, files=(reference,), overwrite=True)
