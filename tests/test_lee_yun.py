@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -36,6 +37,15 @@ def test_variants():
     assert (smoke.sample_eta, paper.sample_eta) == (1.0, 0.0)  # paper: deterministic DDIM
     with pytest.raises(ValueError, match="variant"):
         config.get_config("huge")
+
+
+def test_sampling_time_leaves_out_compilation():
+    f = jax.jit(lambda x: jnp.sin(x) @ x.T)
+    x = jnp.ones((64, 64))
+    first, seconds, compiling = run.without_compilation(lambda: f(x))
+    again, _, none = run.without_compilation(lambda: f(x))
+    np.testing.assert_array_equal(first, again)
+    assert compiling > 0 and none == 0 and seconds >= 0
 
 
 def test_class_probabilities_are_eqs_25_26():

@@ -216,12 +216,34 @@ def settings(cfg) -> list[tuple[str, str, int, float]]:
     return rows
 
 
+def without_compilation(fn):
+    """``(fn(), seconds, compile_seconds)``: the wall time of ``fn()`` less the JAX compilation
+    it triggered (tracing, lowering and backend compilation, as ``jax.monitoring`` reports them),
+    and that compilation time. Timing a first call this way saves drawing a batch to warm up."""
+    import jax
+
+    spent = []
+
+    def listener(event, duration, **_):
+        if event.startswith("/jax/core/compile/"):
+            spent.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        start = time.perf_counter()
+        result = jax.block_until_ready(fn())
+        wall = time.perf_counter() - start
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    return result, max(wall - sum(spent), 0.0), sum(spent)
+
+
 def cached_samples(
     cfg, folder: Path, model, name: str, sampler: str, steps: int, n: int, eta: float = 0.0
 ):
     """``(samples (n, H, W, 1) float32, seconds per 1,000 images)``, cached in
     ``folder/samples/<name>.npy`` (+ ``.json`` with the timing). The time excludes compilation
-    (one chunk is drawn first); the key is ``fold_in(key(seed), crc32(name))``."""
+    (``without_compilation``); the key is ``fold_in(key(seed), crc32(name))``."""
     import jax
 
     from jaxmicro.train import generate
@@ -240,13 +262,16 @@ def cached_samples(
     key = jax.random.fold_in(jax.random.key(cfg.seed), zlib.crc32(name.encode()) & 0x7FFFFFFF)
     kwargs = {"sampler": sampler, "steps": steps, "eta": 0.0 if sampler == "ddpm" else eta}
     kwargs["batch_size"] = batch
-    generate(jax.random.fold_in(key, -1 & 0x7FFFFFFF), model, batch, **kwargs)  # compile
-    start = time.perf_counter()
-    x = np.asarray(generate(key, model, n, **kwargs), np.float32)
-    seconds = time.perf_counter() - start
+    x, seconds, compile_seconds = without_compilation(lambda: generate(key, model, n, **kwargs))
+    x = np.asarray(x, np.float32)
     np.save(out / f"{name}.tmp.npy", x)
     (out / f"{name}.tmp.npy").replace(path)
-    info = {**spec, "seconds": seconds, "seconds_per_1000": 1000.0 * seconds / n}
+    info = {
+        **spec,
+        "seconds": seconds,
+        "compile_seconds": compile_seconds,
+        "seconds_per_1000": 1000.0 * seconds / n,
+    }
     side.write_text(json.dumps(info))
     return x, info["seconds_per_1000"]
 
