@@ -614,7 +614,7 @@ def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:
         "metrics": {
             "sampler": ev["sampler"],
             "features": VGG_NOTE,
-            "vgg": ev["vgg"],
+            "vgg": ev["vgg"].replace(str(Path.home()), "~"),  # no local paths in the card
             "generated": rounded(g),
             "reference_floor": rounded(f),
             "data_copying": ev["copying"],
