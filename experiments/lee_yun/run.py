@@ -354,13 +354,16 @@ def copying(generated: np.ndarray, train: np.ndarray, held_out: np.ndarray) -> d
     }
 
 
-def grain_sizes(generated: np.ndarray, reference: np.ndarray) -> dict:
-    """Fig. 4: equivalent grain diameters (pixels) of both sets, their moments and KS."""
+def grain_sizes(generated: np.ndarray, reference: np.ndarray, floor_set: np.ndarray) -> dict:
+    """Fig. 4: equivalent grain diameters (pixels) of the generated and reference sets, their
+    moments and KS distance; ``ks_floor`` is the KS distance of ``floor_set`` (other images of
+    the generator) to the reference."""
     from jaxmicro.metrics import ks_distance
 
-    g = np.concatenate([materials.grain_diameters(x) for x in generated])
-    r = np.concatenate([materials.grain_diameters(x) for x in reference])
-    both = g.size and r.size
+    def diameters(images):
+        return np.concatenate([materials.grain_diameters(x) for x in images])
+
+    g, r, f = diameters(generated), diameters(reference), diameters(floor_set)
     return {
         "generated": g,
         "reference": r,
@@ -368,7 +371,8 @@ def grain_sizes(generated: np.ndarray, reference: np.ndarray) -> dict:
         "std_generated": float(g.std()) if g.size else None,
         "mean_reference": float(r.mean()) if r.size else None,
         "std_reference": float(r.std()) if r.size else None,
-        "ks": float(ks_distance(g, r)) if both else None,
+        "ks": float(ks_distance(g, r)) if g.size and r.size else None,
+        "ks_floor": float(ks_distance(f, r)) if f.size and r.size else None,
     }
 
 
@@ -485,7 +489,7 @@ def evaluate(cfg, material: str, folder: Path, model, vgg) -> dict:
         "complete": False,
     }
     if material == "alloy":
-        gs = grain_sizes(gen, ref_a)
+        gs = grain_sizes(gen, ref_a, ref_b)
         plot_grain_sizes(folder / "grain_sizes.png", gs)
         result["grain_sizes"] = {k: v for k, v in gs.items() if k not in ("generated", "reference")}
     result["complete"] = True
@@ -694,18 +698,20 @@ def write_report(cfg, out: Path, names) -> dict:
                 f"Grain sizes (equivalent diameter, pixels): reference mean "
                 f"{_fmt(gs['mean_reference'])}, std {_fmt(gs['std_reference'])}; generated mean "
                 f"{_fmt(gs['mean_generated'])}, std {_fmt(gs['std_generated'])}; KS "
-                f"{_fmt(gs['ks'], 3)}.",
+                f"{_fmt(gs['ks'], 3)} (floor {_fmt(gs.get('ks_floor'), 3)}).",
                 "",
             ]
         if ev["sweep"]:
             lines += [
-                "| sampler | steps | S2 % | lineal % | Fréchet (VGG-19, not Inception) | "
+                "| sampler | steps | eta | S2 % | lineal % | Fréchet (VGG-19, not Inception) | "
                 "precision / recall (VGG-19, not Inception) | s per 1,000 images |",
-                "|---|---|---|---|---|---|---|",
+                "|---|---|---|---|---|---|---|---|",
             ]
             for r in ev["sweep"]["rows"]:
+                eta = f"{r['eta']:g}" if r["sampler"] == "ddim" else "-"
                 lines.append(
-                    f"| {r['sampler']} | {r['steps']} | {_fmt(r['s2'])} | {_fmt(r['lineal'])} | "
+                    f"| {r['sampler']} | {r['steps']} | {eta} | {_fmt(r['s2'])} | "
+                    f"{_fmt(r['lineal'])} | "
                     f"{_fmt(r['frechet_vgg19'], 3)} | {_fmt(r['precision_vgg19'], 3)} / "
                     f"{_fmt(r['recall_vgg19'], 3)} | {r['seconds_per_1000']:.1f} |"
                 )
