@@ -162,6 +162,7 @@ def test_sample_command_takes_the_cards_eta(conditional_run, tmp_path, monkeypat
         eta = json.loads((tmp_path / name / "sample.json").read_text())["eta"]
         assert eta == (0.0 if name == "zero" else 1.0)
     assert np.abs(runs["card"] - runs["zero"]).max() > 1e-3
+    assert load_model(root / "run").ddim_eta == 0.0  # no card: deterministic DDIM
 
 
 @pytest.mark.parametrize("name", pretrained.names())

@@ -76,7 +76,8 @@ class InverseDesignConfig:
         gd_scales: guidance weights (0 = unguided).
         gd_samples: samples per scale.
         gd_steps: DDIM steps (smoke: 25, CPU time; every step differentiates the UNet).
-        gd_eta: DDIM stochasticity (0 as in the Lee & Yun evaluation).
+        gd_eta: DDIM stochasticity; None takes the model's measured choice
+            (``Model.ddim_eta``: its card's ``sampling.eta``, 0 without a card).
         gd_batch: samples per sampler call.
     """
 
@@ -113,7 +114,7 @@ class InverseDesignConfig:
     gd_scales: tuple[float, ...] = (0.0, 500.0, 2000.0)
     gd_samples: int = 32
     gd_steps: int = 25
-    gd_eta: float = 0.0
+    gd_eta: float | None = None
     gd_batch: int = 32
 
 

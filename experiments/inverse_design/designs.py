@@ -353,6 +353,11 @@ def phase_fraction(x0):
     return jnp.clip((x0[..., 0] + 1.0) / 2.0, 0.0, 1.0)
 
 
+def guided_eta(model, cfg) -> float:
+    """The DDIM eta of the guided samples: ``cfg.gd_eta``, else the model's measured one."""
+    return model.ddim_eta if cfg.gd_eta is None else float(cfg.gd_eta)
+
+
 def guided_sampler(model, cfg):
     """``sample(key, scale) -> (gd_batch, *shape)`` with property guidance toward ``gd_target``.
 
@@ -378,7 +383,7 @@ def guided_sampler(model, cfg):
             model.sample_shape,
             num_samples=cfg.gd_batch,
             num_steps=cfg.gd_steps,
-            eta=cfg.gd_eta,
+            eta=guided_eta(model, cfg),
             clip_x0=(-1.0, 1.0),
         )
 

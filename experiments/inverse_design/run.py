@@ -242,7 +242,7 @@ def stage_guided(cfg, out: Path, model_arg: str | None = None) -> dict:
         "shape": list(model.sample_shape),
         "target": cfg.gd_target,
         "steps": cfg.gd_steps,
-        "eta": cfg.gd_eta,
+        "eta": designs.guided_eta(model, cfg),
         "samples": cfg.gd_samples,
         "reference": {
             "images": len(reference),

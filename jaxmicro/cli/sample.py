@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     mesh = batch_mesh()
     model = model_from_args(args, mesh)
     conditions = model.conditions(values, class_value)
-    eta = args.eta if args.eta is not None else float(model.card.get("sampling", {}).get("eta", 0))
+    eta = model.ddim_eta if args.eta is None else args.eta
     if args.guidance is not None and conditions is None:
         raise ValueError("--guidance: classifier-free guidance needs --condition")
     x = generate(

@@ -68,6 +68,12 @@ class Model:
             spatial = tuple(s // f for s in spatial)
         return (*spatial, self.config.model.in_channels)
 
+    @property
+    def ddim_eta(self) -> float:
+        """The DDIM stochasticity the card's figures were measured with (``card['sampling']
+        ['eta']``); 0, deterministic DDIM, when the card does not say."""
+        return float(self.card.get("sampling", {}).get("eta", 0.0))
+
     def conditions(self, values: dict | None = None, class_value=None) -> dict | None:
         """Network conditions from physical values (see ``ConditionStats.network_conditions``)."""
         return self.stats.network_conditions(values, class_value)
