@@ -589,9 +589,9 @@ def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:
     from jaxmicro.train import export_model
 
     path = folder / "evaluation.json"
-    if not path.is_file() or not json.loads(path.read_text()).get("complete"):
+    ev = json.loads(path.read_text()) if path.is_file() else {}
+    if not ev.get("complete"):
         return None
-    ev = json.loads(path.read_text())
     reference = folder / "reference.npy"
     ref = images(folder / "train", cfg.num_export_reference)
     np.save(reference, (2.0 * ref[..., None] - 1.0).astype(np.float32))
