@@ -148,6 +148,14 @@ def test_tiny_run_of_one_material(tmp_path):
     stamp = (out / "fiber" / "evaluation.json").stat().st_mtime
     assert run.main([*args, "--materials", "fiber", "--stages", "data,evaluate"]) == 0
     assert (out / "fiber" / "evaluation.json").stat().st_mtime == stamp
+    # trained one more cycle, the material is sampled and evaluated afresh; the report says how
+    cfg = dataclasses.replace(config.get_config("tiny"), lr_cycles=(("fiber", (2, 1)),))
+    run.run_material(cfg, "fiber", out, ("train", "evaluate"), [None, None], models)
+    ev = json.loads((out / "fiber" / "evaluation.json").read_text())
+    assert ev["complete"] and ev["train_step"] == 3
+    assert "warm restarts of 2, 1 steps" in ev["training"]
+    side = json.loads((out / "fiber" / "samples" / "evaluation-ddim-4-eta1.json").read_text())
+    assert side["train_step"] == 3
 
 
 def test_export_waits_for_a_complete_evaluation(tmp_path):

@@ -20,6 +20,7 @@ from jaxmicro.train import (
     ema_update,
     fit,
     init_state,
+    learning_rate_schedule,
     load_config,
     make_optimizer,
     make_schedule,
@@ -109,6 +110,24 @@ def test_ema_update():
     np.testing.assert_allclose(out["w"], [0.9 * 1 + 0.1 * 3, 0.9 * 2], rtol=1e-6)
     early = ema_update(ema, params, 0.9, jnp.array(0))  # decay warm-up: d = 1/10
     np.testing.assert_allclose(early["w"], [0.1 * 1 + 0.9 * 3, 0.1 * 2], rtol=1e-6)
+
+
+def test_lr_cycles_restart_the_cosine_and_extend_a_finished_run():
+    one = TrainConfig(num_train_steps=60, learning_rate=2e-3, warmup_steps=10)
+    two = dataclasses.replace(one, num_train_steps=100, lr_cycles=(60, 40), lr_cycle_decay=0.25)
+    short = dataclasses.replace(one, num_train_steps=40, learning_rate=5e-4)
+    lr, lr_one, lr_short = (learning_rate_schedule(c.validate()) for c in (two, one, short))
+    steps = np.arange(100)
+    got = np.array([float(lr(s)) for s in steps])
+    # the first cycle is the one-cycle run (so a finished run extends by a cycle), the second
+    # restarts the warmup and cosine at a quarter of the peak: 0 at each boundary
+    np.testing.assert_allclose(got[:60], [float(lr_one(s)) for s in steps[:60]], rtol=1e-6)
+    np.testing.assert_allclose(got[60:], [float(lr_short(s)) for s in steps[:40]], rtol=1e-6)
+    np.testing.assert_allclose(got[[0, 10, 60, 70]], [0.0, 2e-3, 0.0, 5e-4], rtol=1e-6, atol=0)
+    assert 0 < got[59] < 1e-5 and 0 < got[99] < 1e-5
+    for bad in ({"lr_cycles": (60, 30)}, {"lr_cycles": (100, 0)}, {"lr_cycle_decay": 0.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            dataclasses.replace(two, **bad).validate()
 
 
 def test_checkpoint_round_trip(tmp_path, data_file):

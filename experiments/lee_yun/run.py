@@ -183,8 +183,12 @@ def images(folder: Path, limit: int | None = None) -> np.ndarray:
 
 
 def train_config(cfg, material: str, data: Path):
-    """The material's ``TrainConfig``: ``cfg.train`` on the dataset folder ``data``."""
+    """The material's ``TrainConfig``: ``cfg.train`` on the dataset folder ``data``, with the
+    material's ``cfg.lr_cycles``."""
     t = cfg.train
+    cycles = tuple(dict(cfg.lr_cycles).get(material, ()))
+    if cycles:
+        t = dataclasses.replace(t, lr_cycles=cycles, num_train_steps=sum(cycles))
     shape = (cfg.size, cfg.size)
     return dataclasses.replace(
         t,
@@ -242,7 +246,8 @@ def cached_samples(
     cfg, folder: Path, model, name: str, sampler: str, steps: int, n: int, eta: float = 0.0
 ):
     """``(samples (n, H, W, 1) float32, seconds per 1,000 images)``, cached in
-    ``folder/samples/<name>.npy`` (+ ``.json`` with the timing). The time excludes compilation
+    ``folder/samples/<name>.npy`` (+ ``.json`` with the timing and the training step of the
+    model, so a model trained further is sampled afresh). The time excludes compilation
     (``without_compilation``); the key is ``fold_in(key(seed), crc32(name))``."""
     import jax
 
@@ -252,7 +257,13 @@ def cached_samples(
     out.mkdir(parents=True, exist_ok=True)
     path, side = out / f"{name}.npy", out / f"{name}.json"
     eta = 1.0 if sampler == "ddpm" else float(eta)
-    spec = {"sampler": sampler, "steps": steps, "n": n, "eta": eta}
+    spec = {
+        "sampler": sampler,
+        "steps": steps,
+        "n": n,
+        "eta": eta,
+        "train_step": trained_step(folder / "run"),
+    }
     if path.is_file() and side.is_file():
         info = json.loads(side.read_text())
         info.setdefault("eta", 1.0 if info.get("sampler") == "ddpm" else 0.0)  # older caches
@@ -486,6 +497,8 @@ def evaluate(cfg, material: str, folder: Path, model, vgg) -> dict:
         "floor": floor_row,
         "copying": {k: v for k, v in cp.items() if k not in ("mse", "nearest")},
         "data": data_calls(cfg, material),
+        "train_step": trained_step(folder / "run"),
+        "training": training_note(cfg, folder / "run"),
         "complete": False,
     }
     if material == "alloy":
@@ -520,7 +533,14 @@ def sweep(cfg, folder: Path, model, vgg) -> dict:
         )
     floor = row(ref_b, ref_a, params)
     floor.pop("curves")
-    result = {"vgg": note, "n": n, "rows": rows, "floor": floor, "complete": True}
+    result = {
+        "vgg": note,
+        "n": n,
+        "rows": rows,
+        "floor": floor,
+        "train_step": trained_step(folder / "run"),
+        "complete": True,
+    }
     plot_sweep(folder / "sweep.png", result)
     (folder / "sweep.json").write_text(json.dumps(_json(result), indent=1))
     return result
@@ -569,16 +589,38 @@ def plot_sweep(path: Path, result: dict) -> None:
 
 
 def training_note(cfg, run_dir: Path) -> str:
-    """What trained the model: the recipe and the logged wall time of the run's last step."""
-    t = cfg.train
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines() if run_dir.is_dir() else []
-    seconds = json.loads(lines[-1]).get("time") if lines else None
+    """What trained the model: the run's recipe (its ``config.json``) and its logged wall time,
+    summed over resumed calls (each call's clock starts at 0)."""
+    from jaxmicro.train import load_config
+
+    t = load_config(run_dir / "config.json")
+    times = [json.loads(line).get("time") for line in _lines(run_dir / "metrics.jsonl")]
+    times = [x for x in times if x is not None]
+    seconds = sum(a for a, b in zip(times, times[1:] + [0.0], strict=True) if b < a)
     took = f", {seconds / 60:.0f} min of logged training time" if seconds else ""
+    peaks = [t.learning_rate * t.lr_cycle_decay**k for k in range(len(t.lr_cycles) or 1)]
+    cycles = (
+        f"cosine warm restarts of {', '.join(str(n) for n in t.lr_cycles)} steps"
+        if t.lr_cycles
+        else "cosine"
+    )
     return (
         f"experiments/lee_yun {cfg.name}: {t.num_train_steps} steps of batch {t.batch_size}, "
-        f"Adam lr {t.learning_rate:g} (warmup {t.warmup_steps}, cosine), EMA {t.ema_decay:g}, "
+        f"Adam lr {', '.join(f'{p:g}' for p in peaks)} (warmup {t.warmup_steps}, {cycles}), "
+        f"EMA {t.ema_decay:g}, "
         f"T = {t.num_diffusion_steps}, {t.loss} loss, learned variance{took}"
     )
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.is_file() else []
+
+
+def trained_step(run_dir: Path) -> int | None:
+    """The newest checkpoint step of a training run (its checkpoint folders are named by step),
+    or None: what the cached samples and evaluations of a material were made with."""
+    steps = [int(p.name) for p in (run_dir / "checkpoints").glob("*") if p.name.isdigit()]
+    return max(steps, default=None)
 
 
 def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:
@@ -588,19 +630,19 @@ def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:
     float32 in [-1, 1])."""
     from jaxmicro.train import export_model
 
-    path = folder / "evaluation.json"
-    ev = json.loads(path.read_text()) if path.is_file() else {}
-    if not ev.get("complete"):
+    path, step = folder / "evaluation.json", trained_step(folder / "run")
+    if not _complete(path, step):
         return None
+    ev = json.loads(path.read_text())
     reference = folder / "reference.npy"
     ref = images(folder / "train", cfg.num_export_reference)
     np.save(reference, (2.0 * ref[..., None] - 1.0).astype(np.float32))
     g, f = ev["generated"], ev["floor"]
     sweep_path = folder / "sweep.json"
-    sw = json.loads(sweep_path.read_text()) if sweep_path.is_file() else {}
+    sw = json.loads(sweep_path.read_text()) if _complete(sweep_path, step) else {}
     sweep_rows = {
         r["name"]: {k: round(r[k], 4) for k in ("s2", "lineal", "seconds_per_1000")}
-        for r in (sw["rows"] if sw.get("complete") else ())
+        for r in sw.get("rows", ())
     }
 
     def rounded(d):
@@ -645,7 +687,7 @@ def write_report(cfg, out: Path, names) -> dict:
         f"# Lee & Yun, {cfg.name}",
         "",
         f"{cfg.size}x{cfg.size}, {cfg.num_train} training images per material, T = "
-        f"{cfg.train.num_diffusion_steps}, {cfg.train.num_train_steps} training steps. Eq. 23 "
+        f"{cfg.train.num_diffusion_steps} (each material's training below). Eq. 23 "
         "(percent) on the phase of interest; floor = training images "
         f"[{cfg.num_samples}, {2 * cfg.num_samples}) against [0, {cfg.num_samples}). Fréchet "
         f"distance, precision and recall on {VGG_NOTE} features (not comparable with the "
@@ -657,12 +699,13 @@ def write_report(cfg, out: Path, names) -> dict:
         "|---|---|---|---|---|---|---|---|",
     ]
     for m in names:
-        path = out / m / "evaluation.json"
-        if not path.is_file():
+        path, step = out / m / "evaluation.json", trained_step(out / m / "run")
+        if not _complete(path, step):
             continue
         ev = json.loads(path.read_text())
         sw = out / m / "sweep.json"
-        ev["sweep"] = json.loads(sw.read_text()) if sw.is_file() else None
+        ev["sweep"] = json.loads(sw.read_text()) if _complete(sw, step) else None
+        ev["training"] = training_note(cfg, out / m / "run")
         results["materials"][m] = ev
         g, f, p = ev["generated"], ev["floor"], PAPER_ROWS[m]
         cp = ev["copying"]
@@ -685,6 +728,8 @@ def write_report(cfg, out: Path, names) -> dict:
             f"## {m}",
             "",
             f"Training data: `{ev['data']['train']}`.",
+            "",
+            f"Training: {ev['training']}.",
             "",
             f"Data copying (eq. 24, phases as -1/+1): nearest-training MSE of the samples min "
             f"{cp['min']:.4f}, median {cp['median']:.4f}; held-out images of the generator min "
@@ -755,8 +800,9 @@ def run_material(cfg, material: str, out: Path, stages, vgg, export_dir: Path) -
             "train",
             lambda: fit(train_config(cfg, material, folder / "train"), folder / "run", resume=True),
         )
-    want_eval = "evaluate" in stages and not _complete(folder / "evaluation.json")
-    want_sweep = "sweep" in stages and not _complete(folder / "sweep.json")
+    step = trained_step(folder / "run")
+    want_eval = "evaluate" in stages and not _complete(folder / "evaluation.json", step)
+    want_sweep = "sweep" in stages and not _complete(folder / "sweep.json", step)
     if want_eval or want_sweep:
         model = load_model(folder / "run")
         if vgg[0] is None and vgg[1] is None:
@@ -775,8 +821,12 @@ def run_material(cfg, material: str, out: Path, stages, vgg, export_dir: Path) -
     return timings
 
 
-def _complete(path: Path) -> bool:
-    return path.is_file() and bool(json.loads(path.read_text()).get("complete"))
+def _complete(path: Path, train_step: int | None) -> bool:
+    """Whether ``path`` holds a complete result of the model at ``train_step``."""
+    if not path.is_file():
+        return False
+    result = json.loads(path.read_text())
+    return bool(result.get("complete")) and result.get("train_step") == train_step
 
 
 def main(argv=None) -> int:

@@ -62,6 +62,7 @@ from jaxmicro.train.checkpoint import (
 )
 from jaxmicro.train.config import (
     DataConfig,
+    check_lr_cycles,
     config_from_dict,
     config_to_dict,
     load_config,
@@ -119,6 +120,7 @@ class VAETrainConfig:
         learning_rate: peak learning rate of the warmup + cosine schedule (PolyCrysDiff states
             1e-6 with Adam; the default here trains small models in fewer steps).
         warmup_steps: linear warmup steps.
+        lr_cycles, lr_cycle_decay: warm restarts, as in ``TrainConfig``.
         weight_decay: AdamW decoupled weight decay.
         grad_clip: global gradient-norm clip.
         ema_decay: EMA rate of the parameters that are loaded, exported and encoded with.
@@ -146,6 +148,8 @@ class VAETrainConfig:
     num_train_steps: int = 10000
     learning_rate: float = 1e-4
     warmup_steps: int = 100
+    lr_cycles: tuple[int, ...] = ()
+    lr_cycle_decay: float = 1.0
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.999
@@ -184,6 +188,7 @@ class VAETrainConfig:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps: expected >= 0, got {self.warmup_steps}")
+        check_lr_cycles(self.lr_cycles, self.lr_cycle_decay, self.num_train_steps)
         for name in ("learning_rate", "grad_clip"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):

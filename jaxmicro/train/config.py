@@ -93,6 +93,9 @@ class TrainConfig:
         num_train_steps: optimizer steps.
         learning_rate: peak learning rate of the warmup + cosine schedule.
         warmup_steps: linear warmup steps.
+        lr_cycles: lengths of successive warmup + cosine cycles (warm restarts), summing to
+            ``num_train_steps``; empty: one cycle over the run (see ``learning_rate_schedule``).
+        lr_cycle_decay: factor on the peak learning rate from one cycle to the next, in (0, 1].
         weight_decay: AdamW decoupled weight decay.
         grad_clip: global gradient-norm clip.
         ema_decay: EMA rate of the parameters used for sampling.
@@ -125,6 +128,8 @@ class TrainConfig:
     num_train_steps: int = 1000
     learning_rate: float = 1e-4
     warmup_steps: int = 100
+    lr_cycles: tuple[int, ...] = ()
+    lr_cycle_decay: float = 1.0
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.999
@@ -169,12 +174,27 @@ class TrainConfig:
         for name in ("batch_size", "num_train_steps", "log_every", "checkpoint_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        check_lr_cycles(self.lr_cycles, self.lr_cycle_decay, self.num_train_steps)
         if self.data.shape and len(self.data.shape) != self.model.spatial_dims:
             raise ValueError(
                 f"data.shape: {self.data.shape} has {len(self.data.shape)} axes but "
                 f"model.spatial_dims is {self.model.spatial_dims}"
             )
         return self
+
+
+def check_lr_cycles(lr_cycles: tuple[int, ...], lr_cycle_decay: float, num_train_steps: int):
+    """Raises ValueError unless ``lr_cycles`` is empty or positive lengths summing to
+    ``num_train_steps``, and ``lr_cycle_decay`` is in (0, 1]."""
+    if lr_cycles and (
+        any(int(n) < 1 for n in lr_cycles) or sum(int(n) for n in lr_cycles) != num_train_steps
+    ):
+        raise ValueError(
+            f"lr_cycles: expected positive cycle lengths summing to num_train_steps "
+            f"({num_train_steps}), got {tuple(lr_cycles)}"
+        )
+    if not 0.0 < lr_cycle_decay <= 1.0:
+        raise ValueError(f"lr_cycle_decay: expected a factor in (0, 1], got {lr_cycle_decay}")
 
 
 SCHEDULES = ("linear", "cosine", "linear_zero_snr", "cosine_zero_snr")

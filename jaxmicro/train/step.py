@@ -9,6 +9,7 @@ with ``step_key``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -55,21 +56,40 @@ class TrainState(NamedTuple):
     ema: nnx.State
 
 
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """AdamW with linear warmup and cosine decay, after global-norm gradient clipping.
+def learning_rate_schedule(config) -> optax.Schedule:
+    """Linear warmup then cosine decay to 0, over ``config.num_train_steps``, or over each
+    cycle of ``config.lr_cycles`` in turn (warm restarts: cycle ``k`` from 0 warms up again,
+    to ``config.learning_rate * config.lr_cycle_decay ** k``). A run of cycles ``(a, b)``
+    resumed at step ``a`` follows the same schedule as one started with them, so a finished
+    run can be extended by a cycle.
+
+    References:
+        Loshchilov & Hutter (2017), SGDR: warm restarts of a cosine schedule.
+    """
+
+    def cycle(k: int, length: int) -> optax.Schedule:
+        warmup = max(config.warmup_steps, 1)
+        peak = config.learning_rate * config.lr_cycle_decay**k
+        return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, max(length, warmup + 1))
+
+    lengths = tuple(config.lr_cycles) or (config.num_train_steps,)
+    if len(lengths) == 1:
+        return cycle(0, lengths[0])
+    boundaries = list(itertools.accumulate(int(n) for n in lengths[:-1]))
+    return optax.join_schedules([cycle(k, n) for k, n in enumerate(lengths)], boundaries)
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+    """AdamW on ``learning_rate_schedule(config)``, after global-norm gradient clipping.
+
+    ``config`` is a ``TrainConfig`` or a ``VAETrainConfig``.
 
     References:
         Loshchilov & Hutter (2019); PolyCrysDiff §4.1 (cosine schedule, clipping); Lee & Yun §2.4.
     """
-    lr = optax.warmup_cosine_decay_schedule(
-        0.0,
-        config.learning_rate,
-        max(config.warmup_steps, 1),
-        max(config.num_train_steps, config.warmup_steps + 1),
-    )
     return optax.chain(
         optax.clip_by_global_norm(config.grad_clip),
-        optax.adamw(lr, weight_decay=config.weight_decay),
+        optax.adamw(learning_rate_schedule(config), weight_decay=config.weight_decay),
     )
 
 
