@@ -590,7 +590,9 @@ def plot_sweep(path: Path, result: dict) -> None:
 
 def training_note(cfg, run_dir: Path) -> str:
     """What trained the model: the run's recipe (its ``config.json``) and its logged wall time,
-    summed over resumed calls (each call's clock starts at 0)."""
+    summed over resumed calls. Each call's clock starts at 0, so a call is recognized where the
+    logged time goes back; a call whose first logged time exceeds the previous call's last is
+    counted with it (an undercount, possible only after a call shorter than one log interval)."""
     from jaxmicro.train import load_config
 
     t = load_config(run_dir / "config.json")
