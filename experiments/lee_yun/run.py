@@ -596,7 +596,9 @@ def training_note(cfg, run_dir: Path) -> str:
     from jaxmicro.train import load_config
 
     t = load_config(run_dir / "config.json")
-    times = [json.loads(line).get("time") for line in _lines(run_dir / "metrics.jsonl")]
+    log = run_dir / "metrics.jsonl"
+    lines = log.read_text().splitlines() if log.is_file() else []
+    times = [json.loads(line).get("time") for line in lines]
     times = [x for x in times if x is not None]
     seconds = sum(a for a, b in zip(times, times[1:] + [0.0], strict=True) if b < a)
     took = f", {seconds / 60:.0f} min of logged training time" if seconds else ""
@@ -612,10 +614,6 @@ def training_note(cfg, run_dir: Path) -> str:
         f"EMA {t.ema_decay:g}, "
         f"T = {t.num_diffusion_steps}, {t.loss} loss, learned variance{took}"
     )
-
-
-def _lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.is_file() else []
 
 
 def trained_step(run_dir: Path) -> int | None:
@@ -671,7 +669,7 @@ def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:
         },
         "sampling": {"sampler": "ddim", "steps": cfg.sample_steps, "eta": cfg.sample_eta},
         "data_command": ev["data"]["train"],
-        "training": training_note(cfg, folder / "run"),
+        "training": ev["training"],
         "command": f"jaxmicro sample --model {name} -n 32 --sampler ddim --steps 50 --out DIR",
     }
     return export_model(folder / "run", dest / name, card=card, files=(reference,), overwrite=True)
@@ -707,7 +705,6 @@ def write_report(cfg, out: Path, names) -> dict:
         ev = json.loads(path.read_text())
         sw = out / m / "sweep.json"
         ev["sweep"] = json.loads(sw.read_text()) if _complete(sw, step) else None
-        ev["training"] = training_note(cfg, out / m / "run")
         results["materials"][m] = ev
         g, f, p = ev["generated"], ev["floor"], PAPER_ROWS[m]
         cp = ev["copying"]
