@@ -149,13 +149,27 @@ def test_tiny_run_of_one_material(tmp_path):
     assert run.main([*args, "--materials", "fiber", "--stages", "data,evaluate"]) == 0
     assert (out / "fiber" / "evaluation.json").stat().st_mtime == stamp
     # trained one more cycle, the material is sampled and evaluated afresh; the report says how
-    cfg = dataclasses.replace(config.get_config("tiny"), lr_cycles=(("fiber", (2, 1)),))
+    cycles = (("fiber", (("lr_cycles", (2, 1)),)),)
+    cfg = dataclasses.replace(config.get_config("tiny"), material_train=cycles)
     run.run_material(cfg, "fiber", out, ("train", "evaluate"), [None, None], models)
     ev = json.loads((out / "fiber" / "evaluation.json").read_text())
     assert ev["complete"] and ev["train_step"] == 3
     assert "warm restarts of 2, 1 steps" in ev["training"]
     side = json.loads((out / "fiber" / "samples" / "evaluation-ddim-4-eta1.json").read_text())
     assert side["train_step"] == 3
+
+
+def test_material_train_fields_replace_the_shared_recipe(tmp_path):
+    cfg = config.get_config("smoke")
+    alloy, fiber, mcr = (run.train_config(cfg, m, tmp_path) for m in ("alloy", "fiber", "mcr"))
+    assert (alloy.parameterization, alloy.lr_cycles, alloy.num_train_steps) == (
+        "v",
+        (3000, 3000),
+        6000,
+    )
+    assert (fiber.parameterization, fiber.lr_cycles, fiber.num_train_steps) == ("eps", (), 6000)
+    assert (mcr.parameterization, mcr.num_train_steps) == ("eps", 10_000)
+    assert alloy.data.path == str(tmp_path.absolute()) and alloy.name == "lee_yun_smoke_alloy"
 
 
 def test_export_waits_for_a_complete_evaluation(tmp_path):

@@ -184,11 +184,11 @@ def images(folder: Path, limit: int | None = None) -> np.ndarray:
 
 def train_config(cfg, material: str, data: Path):
     """The material's ``TrainConfig``: ``cfg.train`` on the dataset folder ``data``, with the
-    material's ``cfg.lr_cycles``."""
-    t = cfg.train
-    cycles = tuple(dict(cfg.lr_cycles).get(material, ()))
-    if cycles:
-        t = dataclasses.replace(t, lr_cycles=cycles, num_train_steps=sum(cycles))
+    material's ``cfg.material_train`` fields (``lr_cycles`` also sets ``num_train_steps``)."""
+    fields = dict(dict(cfg.material_train).get(material, ()))
+    if fields.get("lr_cycles"):
+        fields["num_train_steps"] = sum(fields["lr_cycles"])
+    t = dataclasses.replace(cfg.train, **fields)
     shape = (cfg.size, cfg.size)
     return dataclasses.replace(
         t,
@@ -612,7 +612,8 @@ def training_note(cfg, run_dir: Path) -> str:
         f"experiments/lee_yun {cfg.name}: {t.num_train_steps} steps of batch {t.batch_size}, "
         f"Adam lr {', '.join(f'{p:g}' for p in peaks)} (warmup {t.warmup_steps}, {cycles}), "
         f"EMA {t.ema_decay:g}, "
-        f"T = {t.num_diffusion_steps}, {t.loss} loss, learned variance{took}"
+        f"T = {t.num_diffusion_steps}, {t.loss} loss, {t.parameterization}-prediction, "
+        f"learned variance{took}"
     )
 
 
