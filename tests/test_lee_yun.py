@@ -1,6 +1,7 @@
 """Lee & Yun experiment: the Appendix A generators, and the whole path on tiny shapes."""
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -157,6 +158,28 @@ def test_tiny_run_of_one_material(tmp_path):
     assert "warm restarts of 2, 1 steps" in ev["training"]
     side = json.loads((out / "fiber" / "samples" / "evaluation-ddim-4-eta1.json").read_text())
     assert side["train_step"] == 3
+
+
+PAPER = Path(__file__).resolve().parents[2] / "shared" / "papers" / "ddpm-ddim-mcr.txt"
+
+
+@pytest.mark.skipif(not PAPER.is_file(), reason="the paper's text is not beside the checkout")
+def test_paper_rows_are_the_papers_tables():
+    """Tables 2-4 of the paper's text, row by row (a wrong number here goes into every report)."""
+    text = PAPER.read_text()
+
+    def table(number: int) -> dict[str, list[float]]:
+        """The rows of the tab-separated table under the caption ``Table <number>.``."""
+        lines = text[text.index(f"\nTable {number}.") :].splitlines()[2:]
+        start = next(i for i, line in enumerate(lines) if "\t" in line) + 1  # past the header
+        rows = itertools.takewhile(lambda line: "\t" in line, lines[start:])
+        return {r[0].lower(): [float(x) for x in r[1:]] for r in (x.split("\t") for x in rows)}
+
+    fid, s2, lineal = table(2), table(3), table(4)
+    for row in run.PAPER_ROWS.values():
+        name = row["paper_material"].split(" (")[0]
+        assert fid[name] == [row["fid"], row["precision"], row["recall"]], name
+        assert (s2[name], lineal[name]) == ([row["s2"]], [row["lineal"]]), name
 
 
 def test_material_train_fields_replace_the_shared_recipe(tmp_path):
