@@ -190,10 +190,11 @@ def train_config(cfg, material: str, data: Path):
     fields = dict(dict(cfg.material_train).get(material, ()))
     if fields.get("lr_cycles"):
         fields["num_train_steps"] = sum(fields["lr_cycles"])
-    t = dataclasses.replace(cfg.train, **fields)
+    t = cfg.train
     shape = (cfg.size, cfg.size)
     return dataclasses.replace(
         t,
+        **fields,
         name=f"{t.name}_{material}",
         data=dataclasses.replace(t.data, path=str(data.absolute()), shape=shape, seed=cfg.seed),
     )
