@@ -191,7 +191,7 @@ def test_material_train_fields_replace_the_shared_recipe(tmp_path):
         6000,
     )
     assert (fiber.parameterization, fiber.lr_cycles, fiber.num_train_steps) == ("eps", (), 6000)
-    assert (mcr.parameterization, mcr.num_train_steps) == ("eps", 10_000)
+    assert (mcr.parameterization, mcr.lr_cycles, mcr.num_train_steps) == ("v", (3000, 3000), 6000)
     assert alloy.data.path == str(tmp_path.absolute()) and alloy.name == "lee_yun_smoke_alloy"
 
 

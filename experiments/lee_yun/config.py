@@ -123,14 +123,15 @@ _SMOKE = LeeYunConfig(
     name="lee_yun_smoke",
     size=64,
     sample_eta=1.0,  # measured: deterministic DDIM drifts on these short-trained models
-    # measured: after one 6,000-step cycle mcr was still improving, fiber was within 2 %. The
-    # second cycle peaks at a quarter of the first: a restart at the full 2e-3 collapsed the
-    # model within 100 steps. Alloy predicts v: at 500 steps the eps-model's samples had grey
-    # grain interiors and S2 off by 227 %, the v-model's by 7.2 % (100 samples); the eps-model
-    # still missed by 75 % after 10,000 steps (docs/lee_yun.md).
+    # measured (docs/lee_yun.md): alloy and mcr predict v in two cosine cycles (the second at a
+    # quarter of the peak: a restart at the full 2e-3 collapsed eps-models within 100 steps). At
+    # 500 steps the alloy's eps-model had grey grain interiors and S2 off by 227 %, its v-model
+    # by 7.2 % (100 samples); the eps-model still missed by 75 % after 10,000 steps. mcr's
+    # v-model after 6,000 steps: S2 1.51 %, lineal 2.21 % (its eps-model after 10,000: 3.49 /
+    # 1.75 %). fiber keeps the one-cycle eps recipe (1.83 / 1.56 %).
     material_train=(
         ("alloy", (("parameterization", "v"), ("lr_cycles", (3000, 3000)))),
-        ("mcr", (("lr_cycles", (6000, 4000)),)),
+        ("mcr", (("parameterization", "v"), ("lr_cycles", (3000, 3000)))),
     ),
     train=TrainConfig(
         name="lee_yun_smoke",
