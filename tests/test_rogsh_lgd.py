@@ -171,3 +171,20 @@ def test_numpy_kernels_match_the_library():
     )
     assert len(np.unique(ids)) >= 0.8 * int(lib_labels.max())
     del jax
+
+
+def test_probe_measures_steps_and_config_overrides():
+    probe = load_file_module(HERE / "probe.py")
+    x = np.zeros((2, 4, 5, 3))
+    x[:, 2:, :, 1] = 0.3  # a step between rows 1 and 2 (axis 1), in every column
+    assert probe.step_fraction(x, 1) == pytest.approx(1 / 3)  # 1 of 3 row pairs
+    assert probe.step_fraction(x, 2) == 0.0
+    x[:, 2:, :, 1] = 0.04  # below the 0.05 threshold
+    assert probe.step_fraction(x, 1) == 0.0
+    cfg = probe.probe_config(
+        "tiny", 7, "euler", 3, {"parameterization": "v", "lr_cycles": [3, 4]}, {"channels": [4]}
+    )
+    assert cfg.representations == ("euler",) and len(cfg.references) == 1
+    assert cfg.num_generated == 3 and cfg.train.num_train_steps == 7
+    assert cfg.train.lr_cycles == (3, 4) and cfg.train.parameterization == "v"
+    assert cfg.train.model.channels == (4,)
