@@ -190,13 +190,11 @@ def train_config(cfg, material: str, data: Path):
     fields = dict(dict(cfg.material_train).get(material, ()))
     if fields.get("lr_cycles"):
         fields["num_train_steps"] = sum(fields["lr_cycles"])
-    t = cfg.train
-    shape = (cfg.size, cfg.size)
+    data_config = dataclasses.replace(
+        cfg.train.data, path=str(data.absolute()), shape=(cfg.size, cfg.size), seed=cfg.seed
+    )
     return dataclasses.replace(
-        t,
-        **fields,
-        name=f"{t.name}_{material}",
-        data=dataclasses.replace(t.data, path=str(data.absolute()), shape=shape, seed=cfg.seed),
+        cfg.train, **fields, name=f"{cfg.train.name}_{material}", data=data_config
     )
 
 
