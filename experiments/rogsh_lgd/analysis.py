@@ -227,6 +227,12 @@ def chord_lengths(q, symmetry: str, threshold_deg: float = 5.0) -> dict:
     return out
 
 
+def pooled_chord_lengths(maps, symmetry: str) -> dict:
+    """``chord_lengths`` of every map in ``maps``, pooled per axis."""
+    per_map = [chord_lengths(q, symmetry) for q in maps]
+    return {axis: np.concatenate([c[axis] for c in per_map]) for axis in (0, 1)}
+
+
 def grain_areas(q, symmetry: str, periodic: bool, threshold_deg: float = 5.0) -> np.ndarray:
     """Areas (pixels) of the grains of one map: connected components of face neighbours closer
     than ``threshold_deg`` (as ``jaxmicro.grains.segment_orientations``, in NumPy/SciPy)."""

@@ -87,8 +87,8 @@ def x0_errors(model, patches: np.ndarray, seed: int = 0) -> list[dict]:
 
 def mean_chords(maps, symmetry: str) -> list[float]:
     """Mean chord length (pixels) along axes 0 and 1, pooled over ``maps``."""
-    c = [analysis.chord_lengths(q, symmetry) for q in maps]
-    return [float(np.mean(np.concatenate([ci[axis] for ci in c]))) for axis in (0, 1)]
+    pooled = analysis.pooled_chord_lengths(maps, symmetry)
+    return [float(np.mean(pooled[axis])) for axis in (0, 1)]
 
 
 def main(argv=None) -> int:
@@ -101,23 +101,23 @@ def main(argv=None) -> int:
     parser.add_argument("--train", default="{}", help="TrainConfig fields (JSON)")
     parser.add_argument("--model", default="{}", help="UNetConfig fields (JSON)")
     args = parser.parse_args(argv)
-    rep = args.representation
-    cfg = probe_config(
-        args.variant, args.steps, rep, args.n, json.loads(args.train), json.loads(args.model)
-    )
+    rep, train, model_fields = args.representation, json.loads(args.train), json.loads(args.model)
+    cfg = probe_config(args.variant, args.steps, rep, args.n, train, model_fields)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     run.data(cfg, out)
     run.train(cfg, out)
 
+    import jax
+
+    from jaxmicro.data import Loader
     from jaxmicro.train import load_model
 
     rc = cfg.references[0]
     key = run.ref_key(rc)
     q_ref, symmetry, _ = run.reference(cfg, rc, out)
     model = load_model(out / key / rep / "unet")
-    with np.load(out / key / rep / "data" / "shard-00000.npz") as shard:
-        patches = shard["x"][:16]
+    patches = Loader(out / key / rep / "data", 16, jax.random.key(0)).samples(np.arange(16))
     field = analysis.encode(q_ref, symmetry, rep)
     x = run.lgd_set(cfg, rc, rep, out, field, args.n, 1.0, rep)
     maps = analysis.decode(x, symmetry, rep)
@@ -126,8 +126,8 @@ def main(argv=None) -> int:
     errors = analysis.errors(maps, q_ref, symmetry, cfg.max_lag)
     result = {
         "steps": args.steps,
-        "train": json.loads(args.train),
-        "model": json.loads(args.model),
+        "train": train,
+        "model": model_fields,
         "x0": x0_errors(model, patches),
         "maps": {
             "chords": mean_chords(maps, symmetry),

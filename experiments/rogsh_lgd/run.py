@@ -299,8 +299,7 @@ def evaluate_reference(cfg, rc, out: Path) -> dict:
 
     chords = {"reference": analysis.chord_lengths(q_ref, symmetry)}
     for name, m in maps.items():
-        pooled = [analysis.chord_lengths(x, symmetry) for x in m[:4]]
-        chords[name] = {a: np.concatenate([c[a] for c in pooled]) for a in (0, 1)}
+        chords[name] = analysis.pooled_chord_lengths(m[:4], symmetry)
     analysis.plot_chords(out / f"chords_{key}.png", chords)
     h, w = cfg.generated_shape
     panels = {"reference (crop)": q_ref[:h, :w]}
