@@ -23,7 +23,9 @@ jax.config.update("jax_enable_x64", True)
 
 
 def pytest_collection_modifyitems(items):
-    """Modules grouped on one xdist worker (``xdist_group``: they share expensive fixtures and
-    are the longest units of work) are handed out first, so that no long unit starts last and
-    leaves the other worker idle at the end of the run."""
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
+    """Modules marked ``heavy`` (shared module fixtures, trainings: the longest units of work,
+    since ``--dist loadfile`` keeps a module on one worker) are handed out first, so that no long
+    unit starts last and leaves the other worker idle at the end of the run. (``--dist
+    loadgroup`` would allow finer units, but pytest-xdist 3.8 cannot group tests under pytest 9,
+    so each module's fixtures were built once per worker.)"""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)

@@ -27,8 +27,8 @@ from jaxmicro.train.autoencoder import (
 from jaxmicro.train.config import DataConfig, config_from_dict, config_to_dict
 from jaxmicro.train.parallel import batch_mesh, batch_sharded
 
-# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("autoencoder")
+# Module fixtures are built once (--dist loadfile: a module runs on one worker); a long unit.
+pytestmark = pytest.mark.heavy
 
 TINY = VAEConfig(
     spatial_dims=2,

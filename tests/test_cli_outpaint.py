@@ -19,8 +19,8 @@ from jaxmicro.nn import UNetConfig
 from jaxmicro.outpaint import mask_surface, write_stl
 from jaxmicro.train import DataConfig, TrainConfig, fit
 
-# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("cli_outpaint")
+# Module fixtures are built once (--dist loadfile: a module runs on one worker); a long unit.
+pytestmark = pytest.mark.heavy
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import scipy.optimize
 
 from jaxmicro.reconstruct.lbfgsb import STATUS, _compact_form, minimize_lbfgsb
 
-# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("lbfgsb")
+# Module fixtures are built once (--dist loadfile: a module runs on one worker); a long unit.
+pytestmark = pytest.mark.heavy
 
 
 def rosenbrock(x):

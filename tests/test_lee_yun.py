@@ -12,6 +12,8 @@ import pytest
 
 from jaxmicro._modules import load_file_module
 
+pytestmark = pytest.mark.heavy  # a long module: handed to a worker first
+
 HERE = Path(__file__).resolve().parents[1] / "experiments" / "lee_yun"
 config = load_file_module(HERE / "config.py")
 materials = load_file_module(HERE / "materials.py")

@@ -12,8 +12,8 @@ import pytest
 
 from jaxmicro import metrics
 
-# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("metrics_vgg")
+# Module fixtures are built once (--dist loadfile: a module runs on one worker); a long unit.
+pytestmark = pytest.mark.heavy
 
 SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / "scripts"
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("multihost")
+# Module fixtures are built once (--dist loadfile: a module runs on one worker); a long unit.
+pytestmark = pytest.mark.heavy
 
 HERE = Path(__file__).resolve()
 TIMEOUT = 300

@@ -22,6 +22,8 @@ from jaxmicro.nn import (
     vae_loss,
 )
 
+pytestmark = pytest.mark.heavy  # a long module: handed to a worker first
+
 TINY2D = unet_config("tiny2d")
 TINY3D = unet_config("tiny3d", channels=(4, 8), num_groups=2)
 

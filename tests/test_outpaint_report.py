@@ -12,8 +12,8 @@ from jaxmicro.outpaint import (
     statistics_markdown,
 )
 
-# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("outpaint_report")
+# Module fixtures are built once (--dist loadfile: a module runs on one worker); a long unit.
+pytestmark = pytest.mark.heavy
 
 
 def _cubes(n_per_axis, size):

@@ -19,8 +19,8 @@ from jaxmicro.data import write_dataset
 from jaxmicro.nn import UNetConfig
 from jaxmicro.train import DataConfig, TrainConfig, export_model, fit, generate, load_model
 
-# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("pipeline")
+# Module fixtures are built once (--dist loadfile: a module runs on one worker); a long unit.
+pytestmark = pytest.mark.heavy
 
 CARD = {
     "name": "tiny",

@@ -13,8 +13,8 @@ from jaxmicro import io, synth
 from jaxmicro._modules import load_file_module
 from jaxmicro.data import make_dataset
 
-# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("polycrysdiff")
+# Module fixtures are built once (--dist loadfile: a module runs on one worker); a long unit.
+pytestmark = pytest.mark.heavy
 
 ROOT = Path(__file__).resolve().parents[1] / "experiments" / "polycrysdiff"
 config = load_file_module(ROOT / "config.py")

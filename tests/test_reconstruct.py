@@ -21,8 +21,8 @@ from jaxmicro.reconstruct import (
     relative_error,
 )
 
-# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("reconstruct")
+# Module fixtures are built once (--dist loadfile: a module runs on one worker); a long unit.
+pytestmark = pytest.mark.heavy
 
 RUN = jax.jit(reconstruct, static_argnames=("shape", "spec", "optimizer", "max_iter", "channels"))
 

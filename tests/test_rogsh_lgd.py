@@ -11,6 +11,8 @@ import pytest
 from jaxmicro import orientations
 from jaxmicro._modules import load_file_module
 
+pytestmark = pytest.mark.heavy  # a long module: handed to a worker first
+
 HERE = Path(__file__).resolve().parents[1] / "experiments" / "rogsh_lgd"
 analysis = load_file_module(HERE / "analysis.py")
 references = load_file_module(HERE / "references.py")

@@ -32,8 +32,8 @@ from jaxmicro.train import (
 )
 from jaxmicro.train.config import FAST_COMPILE
 
-# Module fixtures are built once: the whole module runs on one xdist worker (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("train")
+# Module fixtures are built once (--dist loadfile: a module runs on one worker); a long unit.
+pytestmark = pytest.mark.heavy
 
 # One level, no attention: the properties tested here (sharding, resume, checkpoints) do not
 # depend on the depth, and a network of two levels with attention compiles twice as long.
