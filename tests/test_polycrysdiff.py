@@ -182,6 +182,35 @@ def test_evaluation_on_a_fake_sampler_writes_report_cache_and_cpfem_files(tmp_pa
     assert run.export(cfg, tmp_path / "elsewhere") is None
 
 
+def test_cpfem_files_load_in_damask_and_vtk(voronoi_set, tmp_path):
+    """The hand-off files in DAMASK's and VTK's own readers (``pip install -e ".[cpfem]"``;
+    skipped without them): the grid's materials are the segmented grains (DAMASK indexes x, y,
+    z), the material file is complete and valid with our quaternions, the .vti holds the grain
+    ids in cell order."""
+    damask = pytest.importorskip("damask")
+    vtk = pytest.importorskip("vtk")
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    x, _ = voronoi_set
+    quats = analysis.colour_orientations(10, 0)
+    opts = dict(min_size=200, periodic=True, watershed_h=7.0)
+    written = analysis.write_cpfem(tmp_path, x[0], PALETTE, quats, **opts)
+    expected = analysis.cpfem_grid(x[0], PALETTE, quats, **opts)
+    grid = damask.GeomGrid.load(written["damask_grid"])
+    np.testing.assert_array_equal(grid.material, expected["labels"].transpose(2, 1, 0))
+    material = damask.ConfigMaterial.load(written["damask_material"])
+    assert material.is_complete and material.is_valid
+    O = np.asarray([m["constituents"][0]["O"] for m in material["material"]])
+    np.testing.assert_allclose(O, expected["quats"], atol=1e-12)
+    damask.Rotation.from_quaternion(O)  # unit, scalar first, q0 >= 0: accepted as they are
+    reader = vtk.vtkXMLImageDataReader()
+    reader.SetFileName(written["vti"])
+    reader.Update()
+    cells = reader.GetOutput().GetCellData()
+    grain = vtk_to_numpy(cells.GetArray("grain")).reshape(x.shape[1:4])
+    np.testing.assert_array_equal(grain, expected["labels"])
+
+
 def test_vgg_scores_enter_table1_when_weights_are_given(tmp_path):
     import jax
 
