@@ -77,3 +77,21 @@ def test_train_and_sample_commands(tmp_path):
     assert (out / "samples.png").exists()
     # Bad input is reported (exit status 2) without a traceback.
     assert main(["sample", "--checkpoint", str(tmp_path), "-n", "2", "--out", str(out)]) == 2
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sample", "--model", "m", "--out", "d"],
+        ["lgd", "--model", "m", "--out", "d"],
+        ["data", "make", "rsa", "--out", "d"],
+    ],
+)
+def test_sample_counts_take_n_as_the_issues_write_it(argv):
+    """``--n`` is its own spelling of ``-n/--num-samples``: as a prefix it would be ambiguous
+    with ``--num-processes`` and refused."""
+    from jaxmicro.cli import build_parser
+
+    parser = build_parser()
+    for flag in ("-n", "--n", "--num-samples"):
+        assert parser.parse_args([*argv, flag, "7"]).num_samples == 7

@@ -40,7 +40,13 @@ def register(subparsers) -> None:
     make = sub.add_parser("make", help="generate a dataset into sharded .npz files")
     make.add_argument("kind", choices=sorted(KINDS))
     make.add_argument(
-        "-n", "--num-samples", type=int, default=8, help="samples (potts: simulations)"
+        "-n",
+        "--n",
+        "--num-samples",
+        dest="num_samples",
+        type=int,
+        default=8,
+        help="samples (potts: simulations)",
     )
     make.add_argument("--size", type=int, default=32, help="edge length of each volume")
     make.add_argument("--dim", type=int, choices=(2, 3), default=None, help="2D or 3D")

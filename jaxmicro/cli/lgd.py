@@ -33,7 +33,9 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--shape", default=None, help="sample size, e.g. 128,128 (default: the reference's)"
     )
-    parser.add_argument("-n", "--num-samples", type=int, default=8, help="number of samples")
+    parser.add_argument(
+        "-n", "--n", "--num-samples", dest="num_samples", type=int, default=8, help="samples"
+    )
     parser.add_argument(
         "--t0", type=int, default=None, help="start level of the diffusion (default: card's or 300)"
     )

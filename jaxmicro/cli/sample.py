@@ -23,7 +23,9 @@ def register(subparsers) -> None:
         "unconditionally. Latent models are decoded.",
     )
     add_model_args(parser)
-    parser.add_argument("-n", "--num-samples", type=int, default=16, help="number of samples")
+    parser.add_argument(
+        "-n", "--n", "--num-samples", dest="num_samples", type=int, default=16, help="samples"
+    )
     parser.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
     parser.add_argument(
