@@ -211,6 +211,13 @@ def test_cpfem_files_load_in_damask_and_vtk(voronoi_set, tmp_path):
     np.testing.assert_array_equal(grain, expected["labels"])
 
 
+def test_training_record_adds_the_segments_of_a_resumed_run(tmp_path):
+    rows = [(50, 30.0), (100, 60.0), (150, 12.0), (200, 42.0)]  # resumed after step 100
+    lines = [json.dumps({"step": s, "loss": 0.5 / s, "time": t}) for s, t in rows]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    assert run.training_record(tmp_path) == {"steps": 200, "loss": 0.0025, "minutes": 1.7}
+
+
 def test_vgg_scores_enter_table1_when_weights_are_given(tmp_path):
     import jax
 
@@ -282,3 +289,6 @@ def test_a_tiny_run_trains_samples_and_evaluates(tmp_path, monkeypatch):
     dest = run.export(cfg, tmp_path, tmp_path / "exported")
     card = json.loads((dest / "card.json").read_text())
     assert card["name"] == "polycrysdiff-small" and "table1" in card["metrics"]
+    assert card["metrics"]["table1_floor"].keys() == card["metrics"]["table1"].keys()
+    assert card["training"]["vae"]["steps"] == cfg.vae.num_train_steps
+    assert card["training"]["unet"]["steps"] == cfg.diffusion.num_train_steps

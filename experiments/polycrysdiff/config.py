@@ -18,10 +18,11 @@ grains (50/8 .. 300/8), and the 200-voxel segmentation threshold still applies; 
 that mean sphericity varies enough to be a condition (0.83-0.88 measured on voxelized grains).
 Re-running continues where a run stopped (data, VAE, latents, UNet, evaluation).
 
-``smoke`` is a CPU-scale model but not a CPU-time run: its 32^3 VAE costs 4-18 s per step on
-the 2-core CPU (``python benchmarks/train_steps.py --variant smoke``; idle to loaded), so the
-shipped ``polycrysdiff-small`` was trained on a lent GPU (``scripts/train_shipped_models.sh``);
-its model card gives the time.
+``smoke`` is a CPU-scale model but not a CPU-time run: its 32^3 VAE costs 3.5-18 s per step on
+the 2-core CPU (``python benchmarks/train_steps.py --variant smoke``; idle to loaded), so
+``polycrysdiff-small`` is to be trained on a lent GPU (``scripts/train_shipped_models.sh``; its
+model card will give the time). A CPU-budget version (a narrower VAE, fewer steps: 89 minutes)
+did not make the smoke targets (docs/polycrysdiff.md).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import zlib
 from pathlib import Path
@@ -328,6 +329,19 @@ def evaluate(cfg, out: Path, sample_fn, *, vgg_params=None) -> dict:
     return results
 
 
+def training_record(run: Path) -> dict:
+    """Steps, final logged loss and logged wall minutes of a run folder's ``metrics.jsonl``
+    (a resumed run's clock restarts: the segments' last times add up)."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    ends = [a["time"] for a, b in itertools.pairwise(rows) if b["time"] < a["time"]]
+    seconds = sum(ends) + rows[-1]["time"]
+    return {
+        "steps": rows[-1]["step"],
+        "loss": round(rows[-1]["loss"], 4),
+        "minutes": round(seconds / 60, 1),
+    }
+
+
 def export(cfg, out: Path, dest: Path | None = None) -> Path | None:
     """Writes the shipped model ``cfg.export_name`` from ``<out>/unet`` once ``results.json``
     says the evaluation finished; returns its folder, or None when there is nothing to do."""
@@ -340,7 +354,7 @@ def export(cfg, out: Path, dest: Path | None = None) -> Path | None:
     if not results.get("complete"):
         return None
     dest = dest or REPO / "jaxmicro" / "pretrained" / "models" / cfg.export_name
-    t1 = results["table1"]["generated"]
+    t1 = results["table1"]
     card = {
         "name": cfg.export_name,
         "paper": "PolyCrysDiff: conditional latent diffusion of 3D polycrystals (Table 1, Fig. 3)",
@@ -349,12 +363,16 @@ def export(cfg, out: Path, dest: Path | None = None) -> Path | None:
             f"conditioned on n_grains ({cfg.grains[0]}-{cfg.grains[1]}) and mean_sphericity"
         ),
         "metrics": {
-            "table1": {k: {m: round(v, 4) for m, v in d.items()} for k, d in t1.items()},
+            **{
+                name: {k: {m: round(v, 4) for m, v in d.items()} for k, d in t1[key].items()}
+                for name, key in (("table1", "generated"), ("table1_floor", "floor"))
+            },
             "r2_n_grains": round(results["control"]["n_grains"]["random"]["r2"], 4),
             "r2_mean_sphericity": round(results["control"]["mean_sphericity"]["random"]["r2"], 4),
             "guidance_scale": results["control"]["guidance_scale"],
             "sampler_steps": cfg.sampler_steps,
         },
+        "training": {name: training_record(out / name) for name in ("vae", "unet")},
         "data_command": (
             "python -c \"from jaxmicro.data import make_dataset; make_dataset('voronoi-rgb', "
             f"'DIR', num_samples={cfg.num_volumes}, size={cfg.size}, dim=3, seed={cfg.seed}, "
