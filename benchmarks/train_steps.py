@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import tempfile
 from pathlib import Path
 
@@ -24,14 +23,14 @@ import jax
 
 from jaxmicro._modules import load_file_module
 from jaxmicro.data import make_dataset
-from jaxmicro.train import fit, fit_vae
+from jaxmicro.train import fit, fit_vae, read_metrics
 
 EXPERIMENT = Path(__file__).parents[1] / "experiments" / "polycrysdiff" / "config.py"
 
 
 def seconds_per_step(run: Path) -> float:
     """Mean wall seconds per step between the first and the last row of ``metrics.jsonl``."""
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(run)
     if len(rows) < 2:
         raise ValueError(f"{run}: need two logged steps, got {len(rows)}")
     first, last = rows[0], rows[-1]

@@ -42,7 +42,7 @@ from jaxmicro.outpaint import (
     outpaint,
     pooled_statistics,
 )
-from jaxmicro.train import batch_mesh, fit, load_model
+from jaxmicro.train import batch_mesh, fit, load_model, read_metrics
 
 STAGES = ("data", "train", "study", "export")
 # Not part of the default run: time the exported model here (e.g. on the 2-core CPU).
@@ -152,11 +152,6 @@ def train(cfg, out: Path, *, progress: bool = True) -> None:
     save_loss_curves(cfg, out, out / "loss.png")
 
 
-def _records(run_dir: Path) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
-    return [json.loads(line) for line in path.open()] if path.is_file() else []
-
-
 def save_loss_curves(cfg, out: Path, path: Path) -> None:
     """Training loss (L1 of the network's target) of each schedule against the step."""
     import matplotlib
@@ -166,7 +161,7 @@ def save_loss_curves(cfg, out: Path, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for schedule in cfg.schedules:
-        records = _records(out / "train" / schedule)
+        records = read_metrics(out / "train" / schedule)
         if records:
             steps = np.array([r["step"] for r in records])
             loss = np.array([r["loss"] for r in records])
@@ -257,7 +252,7 @@ def study(
     runs = sampler_runs(cfg)
     for schedule in cfg.schedules:
         run_dir = out / "train" / schedule
-        records = _records(run_dir)
+        records = read_metrics(run_dir)
         timing = run_dir / "timing.json"
         results["training"][schedule] = {
             "steps": records[-1]["step"] if records else 0,

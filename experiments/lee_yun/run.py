@@ -591,17 +591,11 @@ def plot_sweep(path: Path, result: dict) -> None:
 
 def training_note(cfg, run_dir: Path) -> str:
     """What trained the model: the run's recipe (its ``config.json``) and its logged wall time,
-    summed over resumed calls. Each call's clock starts at 0, so a call is recognized where the
-    logged time goes back; a call whose first logged time exceeds the previous call's last is
-    counted with it (an undercount, possible only after a call shorter than one log interval)."""
-    from jaxmicro.train import load_config
+    summed over resumed calls (``jaxmicro.train.logged_seconds``)."""
+    from jaxmicro.train import load_config, logged_seconds, read_metrics
 
     t = load_config(run_dir / "config.json")
-    log = run_dir / "metrics.jsonl"
-    lines = log.read_text().splitlines() if log.is_file() else []
-    times = [json.loads(line).get("time") for line in lines]
-    times = [x for x in times if x is not None]
-    seconds = sum(a for a, b in zip(times, times[1:] + [0.0], strict=True) if b < a)
+    seconds = logged_seconds(read_metrics(run_dir))
     took = f", {seconds / 60:.0f} min of logged training time" if seconds else ""
     peaks = [t.learning_rate * t.lr_cycle_decay**k for k in range(len(t.lr_cycles) or 1)]
     cycles = (

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import json
 import zlib
 from pathlib import Path
@@ -330,15 +329,14 @@ def evaluate(cfg, out: Path, sample_fn, *, vgg_params=None) -> dict:
 
 
 def training_record(run: Path) -> dict:
-    """Steps, final logged loss and logged wall minutes of a run folder's ``metrics.jsonl``
-    (a resumed run's clock restarts: the segments' last times add up)."""
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    ends = [a["time"] for a, b in itertools.pairwise(rows) if b["time"] < a["time"]]
-    seconds = sum(ends) + rows[-1]["time"]
+    """Steps, final logged loss and logged wall minutes (summed over resumed calls) of a run."""
+    from jaxmicro.train import logged_seconds, read_metrics
+
+    rows = read_metrics(run)
     return {
         "steps": rows[-1]["step"],
         "loss": round(rows[-1]["loss"], 4),
-        "minutes": round(seconds / 60, 1),
+        "minutes": round(logged_seconds(rows) / 60, 1),
     }
 
 

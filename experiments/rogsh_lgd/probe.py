@@ -64,16 +64,17 @@ def x0_errors(model, patches: np.ndarray, seed: int = 0) -> list[dict]:
     import jax
     import jax.numpy as jnp
 
-    eps_fn, ab_all = model.eps_fn(), model.schedule.alpha_bars
+    from jaxmicro.diffusion import predict_x0, q_sample
+
+    eps_fn, schedule = model.eps_fn(), model.schedule
     x0 = jnp.asarray(patches, jnp.float32)
     z = jax.random.normal(jax.random.key(seed), x0.shape)
     rows = []
-    for level in (t for t in LEVELS if t <= model.schedule.num_steps):
-        ab = ab_all[level - 1]
-        xt = jnp.sqrt(ab) * x0 + jnp.sqrt(1 - ab) * z
-        eps = eps_fn(xt, jnp.full((x0.shape[0],), level - 1))
-        est = np.asarray((xt - jnp.sqrt(1 - ab) * eps) / jnp.sqrt(ab))
-        noisy = np.asarray(xt / jnp.sqrt(ab))
+    for level in (t for t in LEVELS if t <= schedule.num_steps):
+        t = jnp.full((x0.shape[0],), level - 1)
+        xt = q_sample(schedule, x0, t, z)
+        est = np.asarray(predict_x0(schedule, xt, t, eps_fn(xt, t)))
+        noisy = np.asarray(predict_x0(schedule, xt, t, jnp.zeros_like(xt)))  # x_t / sqrt(abar)
         rows.append(
             {
                 "t": level,

@@ -37,6 +37,8 @@ from jaxmicro.train.denoiser import (
 )
 from jaxmicro.train.loop import (
     fit,
+    logged_seconds,
+    read_metrics,
     restore_run,
 )
 from jaxmicro.train.model import (
@@ -99,12 +101,14 @@ __all__ = [
     "load_config",
     "load_experiment_config",
     "load_model",
+    "logged_seconds",
     "make_optimizer",
     "make_schedule",
     "make_train_step",
     "model_from_state",
     "reconstruction_quality",
     "replicated",
+    "read_metrics",
     "restore_run",
     "save_arrays",
     "save_config",

@@ -62,7 +62,26 @@ from jaxmicro.train.step import (
     step_key,
 )
 
-__all__ = ["fit", "restore_run", "train_loop", "start_state"]
+__all__ = ["fit", "restore_run", "train_loop", "start_state", "read_metrics", "logged_seconds"]
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """The records of ``run_dir/metrics.jsonl`` (``fit`` and ``fit_vae`` runs), oldest first;
+    ``[]`` when the run has logged nothing."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def logged_seconds(records: list[dict]) -> float:
+    """Wall seconds of training in ``records`` (``read_metrics``), summed over resumed calls.
+
+    Each call's clock starts at 0, so a call ends where the logged time goes back; a call whose
+    first logged time exceeds the previous call's last is counted with it (an undercount,
+    possible only after a call shorter than one log interval)."""
+    times = [r["time"] for r in records if r.get("time") is not None]
+    return float(sum(a for a, b in zip(times, [*times[1:], 0.0], strict=True) if b < a))
 
 
 def _jsonl_upto(path: Path, step: int) -> None:
