@@ -340,6 +340,11 @@ def training_record(run: Path) -> dict:
     }
 
 
+def _rounded(table: dict) -> dict:
+    """``{statistic: {measure: value}}`` with the values rounded to 4 decimals (model cards)."""
+    return {k: {m: round(v, 4) for m, v in d.items()} for k, d in table.items()}
+
+
 def export(cfg, out: Path, dest: Path | None = None) -> Path | None:
     """Writes the shipped model ``cfg.export_name`` from ``<out>/unet`` once ``results.json``
     says the evaluation finished; returns its folder, or None when there is nothing to do."""
@@ -361,10 +366,8 @@ def export(cfg, out: Path, dest: Path | None = None) -> Path | None:
             f"conditioned on n_grains ({cfg.grains[0]}-{cfg.grains[1]}) and mean_sphericity"
         ),
         "metrics": {
-            **{
-                name: {k: {m: round(v, 4) for m, v in d.items()} for k, d in t1[key].items()}
-                for name, key in (("table1", "generated"), ("table1_floor", "floor"))
-            },
+            "table1": _rounded(t1["generated"]),
+            "table1_floor": _rounded(t1["floor"]),
             "r2_n_grains": round(results["control"]["n_grains"]["random"]["r2"], 4),
             "r2_mean_sphericity": round(results["control"]["mean_sphericity"]["random"]["r2"], 4),
             "guidance_scale": results["control"]["guidance_scale"],

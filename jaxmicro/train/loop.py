@@ -64,11 +64,13 @@ from jaxmicro.train.step import (
 
 __all__ = ["fit", "restore_run", "train_loop", "start_state", "read_metrics", "logged_seconds"]
 
+METRICS_FILE = "metrics.jsonl"  # written by train_loop, read by read_metrics
+
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
     """The records of ``run_dir/metrics.jsonl`` (``fit`` and ``fit_vae`` runs), oldest first;
     ``[]`` when the run has logged nothing."""
-    path = Path(run_dir) / "metrics.jsonl"
+    path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -160,7 +162,7 @@ def train_loop(
 
     start = int(state.step)
     end = num_train_steps if stop_after is None else min(num_train_steps, start + int(stop_after))
-    metrics_path = out / "metrics.jsonl"
+    metrics_path = out / METRICS_FILE
     primary = is_primary()
     if primary:
         _jsonl_upto(metrics_path, start)
