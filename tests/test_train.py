@@ -192,6 +192,9 @@ def test_fit_on_a_data_make_folder_with_labels_resumes_exactly(tmp_path):
     first = fit(cfg, tmp_path / "b", stop_after=3, progress=False)
     with pytest.raises(ValueError, match="already holds checkpoints"):
         fit(cfg, tmp_path / "b", progress=False)
+    for change in ({"parameterization": "v"}, {"num_diffusion_steps": 11}):
+        with pytest.raises(ValueError, match=next(iter(change))):  # refused before any write
+            fit(dataclasses.replace(cfg, **change), tmp_path / "b", resume=True, progress=False)
     rest = fit(cfg, tmp_path / "b", resume=True, progress=False)
     assert [r["step"] for r in first + rest] == list(range(1, 7))
     assert [r["loss"] for r in first + rest] == [r["loss"] for r in straight]

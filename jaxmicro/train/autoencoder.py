@@ -68,7 +68,7 @@ from jaxmicro.train.config import (
     load_config,
     save_config,
 )
-from jaxmicro.train.loop import jit_run, start_state, train_loop
+from jaxmicro.train.loop import check_resumable, jit_run, start_state, train_loop
 from jaxmicro.train.parallel import (
     batch_mesh,
     global_batch,
@@ -365,12 +365,7 @@ def fit_vae(
             )
         raise ValueError(f"out_dir: {out} already holds files; use a new folder")
     if resume and (out / VAE_CONFIG_FILE).is_file():
-        previous = load_vae_config(out / VAE_CONFIG_FILE)
-        if previous.model != config.model:
-            raise ValueError(
-                f"model: differs from the model of the run in {out} ({previous.model}); "
-                "a resumed run keeps its architecture"
-            )
+        check_resumable(load_vae_config(out / VAE_CONFIG_FILE), config, ("model",), out)
     out = prepare_output_dir(out, resume=True, name="out_dir")
     mesh = batch_mesh(num_devices)
     if config.batch_size % mesh.size:

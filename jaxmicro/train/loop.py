@@ -13,6 +13,9 @@
 With ``resume=True`` the newest checkpoint is restored (into shardings of the current mesh) and
 training continues at its step and data position with the same per-step keys, so the loss
 sequence is the one an uninterrupted run would have produced.
+A resumed call must keep the run's network and
+what its output means (``RESUME_KEEPS``: model, schedule, loss, parameterization, conditions);
+it may change the step count, the learning-rate cycles and the logging.
 
 Several processes (``jaxmicro.train.initialize_distributed``) run ``fit`` together on one mesh:
 each reads only its rows of every global batch, process 0 alone checks the folder and writes
@@ -40,6 +43,7 @@ from jaxmicro.train.config import (
     TrainConfig,
     config_from_dict,
     config_to_dict,
+    load_config,
     make_schedule,
     save_config,
 )
@@ -62,9 +66,48 @@ from jaxmicro.train.step import (
     step_key,
 )
 
-__all__ = ["fit", "restore_run", "train_loop", "start_state", "read_metrics", "logged_seconds"]
+__all__ = [
+    "fit",
+    "restore_run",
+    "train_loop",
+    "start_state",
+    "check_resumable",
+    "read_metrics",
+    "logged_seconds",
+]
 
 METRICS_FILE = "metrics.jsonl"  # written by train_loop, read by read_metrics
+
+# The TrainConfig fields that fix what the network computes and what its output means. A resumed
+# run keeps them; its step count, learning-rate cycles, logging and previews may change.
+RESUME_KEEPS = (
+    "model",
+    "schedule",
+    "num_diffusion_steps",
+    "beta_start",
+    "beta_end",
+    "loss",
+    "parameterization",
+    "conditions",
+    "class_label",
+)
+
+
+def check_resumable(previous, config, fields: tuple[str, ...], out: Path) -> None:
+    """Checks that ``config`` may continue the run in ``out``, whose config is ``previous``.
+
+    Raises:
+        ValueError: naming the first of ``fields`` whose value differs between the two (a
+            checkpoint of an eps-predicting network resumed as a v-predicting one would
+            otherwise train on silently).
+    """
+    for name in fields:
+        old, new = getattr(previous, name), getattr(config, name)
+        if old != new:
+            raise ValueError(
+                f"{name}: {new!r} differs from {old!r} of the run in {out}; a resumed run "
+                f"keeps its {', '.join(fields)} (train into a new folder instead)"
+            )
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
@@ -267,7 +310,7 @@ def fit(
     """
     config = config.validate()
     out = Path(out_dir)
-    on_primary(lambda: _check_out_dir(out, resume))  # one process decides, before any write
+    on_primary(lambda: _check_out_dir(out, resume, config))  # one process decides, before writes
     mesh = batch_mesh(num_devices)
     if config.batch_size % mesh.size:
         raise ValueError(
@@ -307,14 +350,20 @@ def fit(
     return records
 
 
-def _check_out_dir(out: Path, resume: bool) -> None:
+def _check_out_dir(out: Path, resume: bool, config: TrainConfig) -> None:
     if out.is_dir() and any(out.iterdir()) and not resume:
         if (out / "checkpoints").is_dir():
             raise ValueError(
                 f"out_dir: {out} already holds checkpoints; resume or use a new folder"
             )
         raise ValueError(f"out_dir: {out} already holds files; use a new folder")
+    if resume and (out / "config.json").is_file() and _has_checkpoint(out / "checkpoints"):
+        check_resumable(load_config(out / "config.json"), config, RESUME_KEEPS, out)
     prepare_output_dir(out, resume=True, name="out_dir")
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
 
 
 def _preview(graphdef, state, config: TrainConfig, stats, mesh, path: Path) -> None:
@@ -334,8 +383,6 @@ def _preview(graphdef, state, config: TrainConfig, stats, mesh, path: Path) -> N
 
 def restore_run(out_dir: str | Path, *, step: int | None = None, mesh=None):
     """Loads a run written by ``fit``: ``(config, graphdef, state)`` (state replicated on mesh)."""
-    from jaxmicro.train.config import load_config
-
     out = Path(out_dir)
     if not (out / "config.json").exists():
         raise ValueError(f"checkpoint: {out} has no config.json (not a jaxmicro training run)")
