@@ -33,7 +33,9 @@ def test_variants():
     assert len(paper.train.model.channels) == 5 and paper.train.model.num_res_blocks == 3
     assert paper.train.model.channels[0] == 128 and paper.train.model.dropout == 0.1
     assert paper.train.ema_decay == 0.9999 and paper.train.batch_size == 32
-    assert 2 * smoke.num_samples <= smoke.num_train and smoke.num_export_reference >= 100
+    for cfg in (smoke, paper):
+        n = max(cfg.num_samples, cfg.sweep_samples)
+        assert n <= min(cfg.num_train, cfg.num_held_out) and cfg.num_export_reference >= 100
     assert run.settings(smoke)[-1] == ("ddpm", "ddpm", 1000, 1.0)
     assert [s for _, _, s, _ in run.settings(smoke)][:5] == [10, 25, 50, 100, 150]
     assert run.settings(smoke)[5][::3] == ("ddim-10-eta1", 1.0)
@@ -99,6 +101,11 @@ def test_fiber_data_have_volume_fraction_035(tmp_path):
     assert x.shape == (6, 64, 64) and x.dtype == np.int8
     assert abs(x.mean() - 0.35) < 0.02
     assert "volume_fraction=0.35" in run.data_calls(cfg, "fiber")["train"]
+    # a set of another size is made again; a complete one is kept
+    stamp = (tmp_path / "train" / "metadata.json").stat().st_mtime_ns
+    run.make_data(dataclasses.replace(cfg, num_held_out=3), "fiber", tmp_path)
+    assert len(run.images(tmp_path / "held-out")) == 3
+    assert (tmp_path / "train" / "metadata.json").stat().st_mtime_ns == stamp
 
 
 def test_mcr_reconstructions_match_the_exemplar():
@@ -125,6 +132,12 @@ def _check_outputs(out: Path, material: str, models: Path):
     for key in ("s2", "lineal"):
         assert ev["generated"][key] is not None and ev["floor"][key] is not None
     assert ev["copying"]["n"] == 8 and ev["copying"]["baseline_min"] > 0
+    # the floor: held-out images [0, 8) against training images [0, 8), as the samples are
+    assert ev["floor_set"] == run.FLOOR_SET
+    floor = run.row(run.images(folder / "held-out")[:8], run.images(folder / "train")[:8], None)
+    np.testing.assert_allclose(
+        [ev["floor"]["s2"], ev["floor"]["lineal"]], [floor["s2"], floor["lineal"]], rtol=1e-6
+    )
     for png in ("samples.png", "curves.png", "closest_pairs.png"):
         assert (folder / png).is_file()
     card = json.loads((models / f"lee-yun-{material}" / "card.json").read_text())

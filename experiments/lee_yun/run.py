@@ -34,6 +34,9 @@ REPO = HERE.parents[1]
 materials = load_file_module(HERE / "materials.py")
 STAGES = ("data", "train", "evaluate", "sweep", "export")
 VGG_NOTE = "VGG-19, not Inception"
+# What every row's floor compares with the training images: as many held-out images of the
+# generator as there are samples (``reference_sets``).
+FLOOR_SET = "held-out"
 # Lee & Yun Tables 2 (FID, precision, recall), 3 (S2 %) and 4 (lineal path %), 64x64 images, for
 # the paper's material closest to ours (its Fig. 2 samples use 150 DDIM steps; the tables do not
 # say). Checked against ../shared/papers/ddpm-ddim-mcr.txt.
@@ -113,15 +116,17 @@ def data_calls(cfg, material: str) -> dict[str, str]:
 
 
 def make_data(cfg, material: str, folder: Path) -> None:
-    """Writes ``train`` and ``held-out`` dataset folders (each skipped when complete)."""
-    from jaxmicro.data import make_dataset, write_dataset
+    """Writes ``train`` and ``held-out`` dataset folders (each skipped when it holds the
+    configured number of images)."""
+    from jaxmicro.data import make_dataset, read_metadata, write_dataset
 
     calls = data_calls(cfg, material)
     sets = (("train", cfg.num_train, cfg.seed), ("held-out", cfg.num_held_out, cfg.seed + 1))
     for name, n, seed in sets:
         out = folder / name
         if (out / "metadata.json").is_file():
-            continue
+            if sum(s["count"] for s in read_metadata(out)["shards"]) == n:
+                continue
         extra = {"generator": calls[name], "material": material}
         if material == "fiber":
             make_dataset(
@@ -463,6 +468,18 @@ def _json(x):
     return x
 
 
+def reference_sets(folder: Path, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(train, held_out, reference, floor_set)``: all training and held-out images of a
+    material, the training images ``[0, n)`` every set of ``n`` samples is compared with, and
+    the held-out images ``[0, n)`` whose comparison with the same gives the floor (``FLOOR_SET``:
+    independent images of the generator, as many as the samples)."""
+    train, held_out = images(folder / "train"), images(folder / "held-out")
+    for name, have in (("num_train", len(train)), ("num_held_out", len(held_out))):
+        if have < n:
+            raise ValueError(f"{name}: {have} images, fewer than the {n} samples compared")
+    return train, held_out, train[:n], held_out[:n]
+
+
 def evaluate(cfg, material: str, folder: Path, model, vgg) -> dict:
     """Tables 2-4 row at ``cfg.sample_steps`` DDIM steps, the floor, data copying and (alloy)
     grain sizes; writes ``evaluation.json`` (``complete`` last) and the PNGs."""
@@ -470,11 +487,7 @@ def evaluate(cfg, material: str, folder: Path, model, vgg) -> dict:
 
     params, note = vgg
     n = cfg.num_samples
-    train = images(folder / "train")
-    held_out = images(folder / "held-out")
-    if len(train) < 2 * n:
-        raise ValueError(f"num_samples: {n} needs >= {2 * n} training images, got {len(train)}")
-    ref_a, ref_b = train[:n], train[n : 2 * n]
+    train, held_out, ref_a, ref_b = reference_sets(folder, n)
     # its own name: the sweep's setting of the same steps draws another number of samples
     setting = setting_name("ddim", cfg.sample_steps, cfg.sample_eta)
     name = f"evaluation-{setting}"
@@ -496,6 +509,7 @@ def evaluate(cfg, material: str, folder: Path, model, vgg) -> dict:
         "vgg": note,
         "generated": gen_row,
         "floor": floor_row,
+        "floor_set": FLOOR_SET,
         "copying": {k: v for k, v in cp.items() if k not in ("mse", "nearest")},
         "data": data_calls(cfg, material),
         "train_step": trained_step(folder / "run"),
@@ -514,9 +528,8 @@ def evaluate(cfg, material: str, folder: Path, model, vgg) -> dict:
 def sweep(cfg, folder: Path, model, vgg) -> dict:
     """Fig. 8: metrics and sampling time per 1,000 images against the number of steps."""
     params, note = vgg
-    train = images(folder / "train")
     n = cfg.sweep_samples
-    ref_a, ref_b = train[:n], train[n : 2 * n]
+    _, _, ref_a, ref_b = reference_sets(folder, n)
     rows = []
     for name, sampler, steps, eta in settings(cfg):
         x, seconds = cached_samples(cfg, folder, model, name, sampler, steps, n, eta)
@@ -539,6 +552,7 @@ def sweep(cfg, folder: Path, model, vgg) -> dict:
         "n": n,
         "rows": rows,
         "floor": floor,
+        "floor_set": FLOOR_SET,
         "train_step": trained_step(folder / "run"),
         "complete": True,
     }
@@ -684,8 +698,9 @@ def write_report(cfg, out: Path, names) -> dict:
         "",
         f"{cfg.size}x{cfg.size}, {cfg.num_train} training images per material, T = "
         f"{cfg.train.num_diffusion_steps} (each material's training below). Eq. 23 "
-        "(percent) on the phase of interest; floor = training images "
-        f"[{cfg.num_samples}, {2 * cfg.num_samples}) against [0, {cfg.num_samples}). Fréchet "
+        f"(percent) on the phase of interest, {cfg.num_samples} samples against training images "
+        f"[0, {cfg.num_samples}); floor = held-out images [0, {cfg.num_samples}) of the "
+        "generator against the same. Fréchet "
         f"distance, precision and recall on {VGG_NOTE} features (not comparable with the "
         "paper's FID).",
         "",
@@ -817,11 +832,17 @@ def run_material(cfg, material: str, out: Path, stages, vgg, export_dir: Path) -
 
 
 def _complete(path: Path, train_step: int | None) -> bool:
-    """Whether ``path`` holds a complete result of the model at ``train_step``."""
+    """Whether ``path`` holds a complete result of the model at ``train_step``, with the floor
+    of ``FLOOR_SET`` (results with the older floor of training images are made again; their
+    samples are cached)."""
     if not path.is_file():
         return False
     result = json.loads(path.read_text())
-    return bool(result.get("complete")) and result.get("train_step") == train_step
+    return (
+        bool(result.get("complete"))
+        and result.get("train_step") == train_step
+        and result.get("floor_set") == FLOOR_SET
+    )
 
 
 def main(argv=None) -> int:
