@@ -94,6 +94,22 @@ def test_grain_diameters_join_across_periodic_edges():
     )
 
 
+def test_component_sizes_of_either_phase():
+    image = np.zeros((8, 8), np.int8)
+    image[1:3, 1:3] = 1  # a 2x2 fibre
+    image[5, 2:5] = 1  # a 1x3 fibre
+    image[7, 0], image[7, 7] = 1, 1  # a 2-pixel fibre across the periodic edge
+    other = image.copy()
+    other[1:3, 1:3] = 0
+    fibres = run.component_sizes(image[None], image[None], other[None], phase=1)
+    np.testing.assert_allclose(
+        sorted(fibres["generated"]), np.sqrt(4 * np.array([2, 3, 4]) / np.pi)
+    )
+    assert fibres["ks"] == 0 and fibres["ks_floor"] == pytest.approx(1 / 3)
+    matrix = run.component_sizes(image[None], image[None], image[None], phase=0)
+    np.testing.assert_allclose(matrix["generated"], [np.sqrt(4 * 55 / np.pi)])
+
+
 def test_fiber_data_have_volume_fraction_035(tmp_path):
     cfg = dataclasses.replace(config.get_config("smoke"), num_train=6, num_held_out=2)
     run.make_data(cfg, "fiber", tmp_path)
@@ -159,6 +175,9 @@ def test_tiny_run_of_one_material(tmp_path):
     args = ["--variant", "tiny", "--out", str(out), "--export-dir", str(models)]
     assert run.main([*args, "--materials", "fiber", "--stages", "data,train,evaluate,export"]) == 0
     _check_outputs(out, "fiber", models)
+    sizes = json.loads((out / "fiber" / "evaluation.json").read_text())["fibre_sizes"]
+    assert sizes["mean_reference"] > 0 and 0 <= sizes["ks_floor"] <= 1
+    assert (out / "fiber" / "fibre_sizes.png").is_file()
     report = (out / "report.md").read_text()
     assert "VGG-19, not Inception" in report and "| fiber |" in report
     stamp = (out / "fiber" / "evaluation.json").stat().st_mtime

@@ -9,7 +9,7 @@ Stages per material, each skipped when its outputs exist (training resumes from 
   ``(N, H, W)`` int8 images, 1 = phase of interest) and, for ``mcr``, ``exemplar.npy``;
 - ``train``: ``DIR/<material>/run`` (``jaxmicro.train.fit`` on ``DataConfig(path=...)``);
 - ``evaluate``: ``samples/ddim-<steps>.npy``, ``evaluation.json`` (Tables 2-4 row, floor, data
-  copying, alloy grain sizes; ``complete: true`` written last) and PNGs;
+  copying, alloy grain and fibre sizes; ``complete: true`` written last) and PNGs;
 - ``sweep``: ``samples/<setting>.npy`` with their sampling times, ``sweep.json``, ``sweep.png``;
 - ``export``: the shipped model ``lee-yun-<material>`` (only after a complete evaluation).
 
@@ -37,6 +37,12 @@ VGG_NOTE = "VGG-19, not Inception"
 # What every row's floor compares with the training images: as many held-out images of the
 # generator as there are samples (``reference_sets``).
 FLOOR_SET = "held-out"
+# Size distributions of 4-connected regions (``component_sizes``) per material: result key,
+# the phase whose regions are measured, and what they are. alloy: Fig. 4's grain sizes.
+SIZES = {
+    "alloy": ("grain_sizes", 0, "Grain sizes (4-connected grain interiors"),
+    "fiber": ("fibre_sizes", 1, "Fibre sizes (4-connected fibres; touching fibres are one"),
+}
 # Lee & Yun Tables 2 (FID, precision, recall), 3 (S2 %) and 4 (lineal path %), 64x64 images, for
 # the paper's material closest to ours (its Fig. 2 samples use 150 DDIM steps; the tables do not
 # say). Checked against ../shared/papers/ddpm-ddim-mcr.txt.
@@ -371,14 +377,19 @@ def copying(generated: np.ndarray, train: np.ndarray, held_out: np.ndarray) -> d
     }
 
 
-def grain_sizes(generated: np.ndarray, reference: np.ndarray, floor_set: np.ndarray) -> dict:
-    """Fig. 4: equivalent grain diameters (pixels) of the generated and reference sets, their
-    moments and KS distance; ``ks_floor`` is the KS distance of ``floor_set`` (other images of
-    the generator) to the reference."""
+def component_sizes(
+    generated: np.ndarray, reference: np.ndarray, floor_set: np.ndarray, phase: int
+) -> dict:
+    """Equivalent diameters (pixels) of the 4-connected regions of ``phase`` (joined across the
+    periodic edges) in the generated and reference sets, their moments and KS distance;
+    ``ks_floor`` is the KS distance of ``floor_set`` (other images of the generator) to the
+    reference. Phase 0 of the alloy: Fig. 4's grain sizes."""
     from jaxmicro.metrics import ks_distance
 
     def diameters(images):
-        return np.concatenate([materials.grain_diameters(x) for x in images])
+        return np.concatenate(
+            [materials.grain_diameters(x if phase == 0 else 1 - x) for x in images]
+        )
 
     g, r, f = diameters(generated), diameters(reference), diameters(floor_set)
     return {
@@ -439,7 +450,7 @@ def plot_curves(path: Path, gen_row: dict, floor_row: dict) -> None:
     plt.close(fig)
 
 
-def plot_grain_sizes(path: Path, gs: dict) -> None:
+def plot_sizes(path: Path, gs: dict) -> None:
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(8, 3), sharex=True, sharey=True)
     hi = max(gs["reference"].max(initial=1), gs["generated"].max(initial=1))
@@ -481,8 +492,9 @@ def reference_sets(folder: Path, n: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def evaluate(cfg, material: str, folder: Path, model, vgg) -> dict:
-    """Tables 2-4 row at ``cfg.sample_steps`` DDIM steps, the floor, data copying and (alloy)
-    grain sizes; writes ``evaluation.json`` (``complete`` last) and the PNGs."""
+    """Tables 2-4 row at ``cfg.sample_steps`` DDIM steps, the floor, data copying and region
+    sizes (``SIZES``: alloy grains, fibres); writes ``evaluation.json`` (``complete`` last)
+    and the PNGs."""
     from jaxmicro.train import save_grid
 
     params, note = vgg
@@ -516,10 +528,11 @@ def evaluate(cfg, material: str, folder: Path, model, vgg) -> dict:
         "training": training_note(cfg, folder / "run"),
         "complete": False,
     }
-    if material == "alloy":
-        gs = grain_sizes(gen, ref_a, ref_b)
-        plot_grain_sizes(folder / "grain_sizes.png", gs)
-        result["grain_sizes"] = {k: v for k, v in gs.items() if k not in ("generated", "reference")}
+    if material in SIZES:
+        key, phase, _ = SIZES[material]
+        gs = component_sizes(gen, ref_a, ref_b, phase)
+        plot_sizes(folder / f"{key}.png", gs)
+        result[key] = {k: v for k, v in gs.items() if k not in ("generated", "reference")}
     result["complete"] = True
     (folder / "evaluation.json").write_text(json.dumps(_json(result), indent=1))
     return result
@@ -674,7 +687,7 @@ def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:
             "generated": rounded(g),
             "reference_floor": rounded(f),
             "data_copying": ev["copying"],
-            **({"grain_sizes": ev["grain_sizes"]} if "grain_sizes" in ev else {}),
+            **{key: ev[key] for key, _, _ in SIZES.values() if key in ev},
             **({"sweep": sweep_rows} if sweep_rows else {}),
         },
         "sampling": {"sampler": "ddim", "steps": cfg.sample_steps, "eta": cfg.sample_eta},
@@ -747,10 +760,12 @@ def write_report(cfg, out: Path, names) -> dict:
             f"{cp['below_baseline_min']} of {cp['n']} samples below the baseline minimum.",
             "",
         ]
-        if "grain_sizes" in ev:
-            gs = ev["grain_sizes"]
+        for key, _, what in SIZES.values():
+            if key not in ev:
+                continue
+            gs = ev[key]
             lines += [
-                f"Grain sizes (equivalent diameter, pixels): reference mean "
+                f"{what}; equivalent diameter, pixels): reference mean "
                 f"{_fmt(gs['mean_reference'])}, std {_fmt(gs['std_reference'])}; generated mean "
                 f"{_fmt(gs['mean_generated'])}, std {_fmt(gs['std_generated'])}; KS "
                 f"{_fmt(gs['ks'], 3)} (floor {_fmt(gs.get('ks_floor'), 3)}).",
@@ -777,6 +792,7 @@ def write_report(cfg, out: Path, names) -> dict:
             "curves.png",
             "closest_pairs.png",
             "grain_sizes.png",
+            "fibre_sizes.png",
             "sweep.png",
         ]
         lines += [f"![{m} {p}]({m}/{p})" for p in pngs if (out / m / p).is_file()] + [""]
