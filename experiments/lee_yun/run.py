@@ -40,8 +40,8 @@ FLOOR_SET = "held-out"
 # Size distributions of 4-connected regions (``component_sizes``) per material: result key,
 # the phase whose regions are measured, and what they are. alloy: Fig. 4's grain sizes.
 SIZES = {
-    "alloy": ("grain_sizes", 0, "Grain sizes (4-connected grain interiors"),
-    "fiber": ("fibre_sizes", 1, "Fibre sizes (4-connected fibres; touching fibres are one"),
+    "alloy": ("grain_sizes", 0, "Grain sizes of the 4-connected grain interiors"),
+    "fiber": ("fibre_sizes", 1, "Fibre sizes of the 4-connected fibres (touching fibres are one)"),
 }
 # Lee & Yun Tables 2 (FID, precision, recall), 3 (S2 %) and 4 (lineal path %), 64x64 images, for
 # the paper's material closest to ours (its Fig. 2 samples use 150 DDIM steps; the tables do not
@@ -765,7 +765,7 @@ def write_report(cfg, out: Path, names) -> dict:
                 continue
             gs = ev[key]
             lines += [
-                f"{what}; equivalent diameter, pixels): reference mean "
+                f"{what}, equivalent diameters in pixels: reference mean "
                 f"{_fmt(gs['mean_reference'])}, std {_fmt(gs['std_reference'])}; generated mean "
                 f"{_fmt(gs['mean_generated'])}, std {_fmt(gs['std_generated'])}; KS "
                 f"{_fmt(gs['ks'], 3)} (floor {_fmt(gs.get('ks_floor'), 3)}).",
