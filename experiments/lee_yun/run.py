@@ -640,10 +640,11 @@ def training_note(cfg, run_dir: Path) -> str:
 
 
 def trained_step(run_dir: Path) -> int | None:
-    """The newest checkpoint step of a training run (its checkpoint folders are named by step),
-    or None: what the cached samples and evaluations of a material were made with."""
-    steps = [int(p.name) for p in (run_dir / "checkpoints").glob("*") if p.name.isdigit()]
-    return max(steps, default=None)
+    """The newest checkpoint step of a training run, or None: what the cached samples and
+    evaluations of a material were made with."""
+    from jaxmicro.train import saved_steps
+
+    return max(saved_steps(run_dir / "checkpoints"), default=None)
 
 
 def export(cfg, material: str, folder: Path, dest: Path) -> Path | None:

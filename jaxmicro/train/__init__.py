@@ -22,6 +22,7 @@ from jaxmicro.train.checkpoint import (
     abstract_with_shardings,
     load_arrays,
     save_arrays,
+    saved_steps,
 )
 from jaxmicro.train.config import (
     DataConfig,
@@ -106,13 +107,14 @@ __all__ = [
     "make_schedule",
     "make_train_step",
     "model_from_state",
-    "reconstruction_quality",
     "read_metrics",
+    "reconstruction_quality",
     "replicated",
     "restore_run",
     "save_arrays",
     "save_config",
     "save_grid",
+    "saved_steps",
     "step_key",
     "training_source",
     "unet_apply",

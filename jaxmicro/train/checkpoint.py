@@ -27,6 +27,15 @@ def abstract_with_shardings(abstract, shardings):
     )
 
 
+def saved_steps(directory: str | Path) -> list[int]:
+    """The steps saved in a ``Checkpointer`` folder, ascending, read from its step-named
+    subfolders without opening orbax (``[]`` when the folder is missing or empty)."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
+
+
 class Checkpointer:
     """Saves and restores train states in ``directory`` (keeps the newest ``max_to_keep``).
 

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmicro._outdir import prepare_output_dir
-from jaxmicro.train.checkpoint import Checkpointer, abstract_with_shardings
+from jaxmicro.train.checkpoint import Checkpointer, abstract_with_shardings, saved_steps
 from jaxmicro.train.config import (
     FAST_COMPILE,
     TrainConfig,
@@ -357,13 +357,9 @@ def _check_out_dir(out: Path, resume: bool, config: TrainConfig) -> None:
                 f"out_dir: {out} already holds checkpoints; resume or use a new folder"
             )
         raise ValueError(f"out_dir: {out} already holds files; use a new folder")
-    if resume and (out / "config.json").is_file() and _has_checkpoint(out / "checkpoints"):
+    if resume and (out / "config.json").is_file() and saved_steps(out / "checkpoints"):
         check_resumable(load_config(out / "config.json"), config, RESUME_KEEPS, out)
     prepare_output_dir(out, resume=True, name="out_dir")
-
-
-def _has_checkpoint(folder: Path) -> bool:
-    return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
 
 
 def _preview(graphdef, state, config: TrainConfig, stats, mesh, path: Path) -> None:
