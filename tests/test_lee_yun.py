@@ -94,6 +94,30 @@ def test_grain_diameters_join_across_periodic_edges():
     )
 
 
+def test_s2_at_volume_fraction_keeps_the_scaled_autocovariance():
+    phi, v = 0.3, 0.33
+    s2 = np.array([phi, 0.2, 0.12, phi**2, phi**2])  # falls to phi^2
+    np.testing.assert_allclose(run.s2_at_volume_fraction(s2, phi), s2)
+    moved = run.s2_at_volume_fraction(s2, v)
+    np.testing.assert_allclose(moved[[0, 3, 4]], [v, v**2, v**2])
+    scaled = (moved - v**2) / (v - v**2)
+    np.testing.assert_allclose(scaled, (s2 - phi**2) / (phi - phi**2))
+
+
+def test_row_splits_off_the_volume_fraction_part_of_s2():
+    rng = np.random.default_rng(0)
+    reference = (rng.random((100, 16, 16)) < 0.3).astype(np.int8)
+    same = run.row(reference, reference, None)
+    assert same["s2"] == pytest.approx(0, abs=1e-6)
+    assert same["s2_volume_fraction"] == pytest.approx(0, abs=1e-6)
+    # white noise at another fraction differs from the reference only in volume fraction
+    denser = (rng.random((100, 16, 16)) < 0.36).astype(np.int8)
+    r = run.row(denser, reference, None)
+    assert r["s2"] > 10 and r["s2_volume_fraction"] == pytest.approx(r["s2"], rel=0.05)
+    s2_ref = np.asarray(r["curves"]["s2_reference"])
+    assert s2_ref[0] == pytest.approx(r["volume_fraction_reference"])
+
+
 def test_component_sizes_of_either_phase():
     image = np.zeros((8, 8), np.int8)
     image[1:3, 1:3] = 1  # a 2x2 fibre
