@@ -131,7 +131,7 @@ _SMOKE = LeeYunConfig(
     # by 7.2 % (100 samples); the eps-model still missed by 75 % after 10,000 steps. mcr's
     # v-model after 6,000 steps: S2 1.51 %, lineal 2.21 % (its eps-model after 10,000: 3.49 /
     # 1.75 %). fiber keeps the one-cycle eps recipe (1.35 / 1.77 % at 1,000 samples; a v-model
-    # 1.82 / 2.82 % at 250; a second cycle of 3,000 steps on a second training: lineal 2.63 -> 2.81).
+    # 1.82 / 2.82 % at 250; a second training plus a cycle of 3,000 steps: lineal 2.63 -> 2.81).
     material_train=(
         ("alloy", (("parameterization", "v"), ("lr_cycles", (3000, 3000)))),
         ("mcr", (("parameterization", "v"), ("lr_cycles", (3000, 3000)))),
