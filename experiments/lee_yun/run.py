@@ -348,8 +348,12 @@ def row(generated: np.ndarray, reference: np.ndarray, vgg_params) -> dict:
         generated, reference, kind="phase", dim=2, periodic=True, phase=1, vgg_params=vgg_params
     )
     vgg = r["vgg"] or {}
-    s2_ref, s2_gen = (np.asarray(r[k]).mean(0) for k in ("s2_reference", "s2_generated"))
-    vf_only = s2_at_volume_fraction(s2_ref, s2_gen[0])
+    curves = {
+        k: np.asarray(r[k]).mean(0)
+        for k in ("s2_reference", "s2_generated", "lineal_reference", "lineal_generated")
+    }
+    s2_ref = curves["s2_reference"]
+    vf_only = s2_at_volume_fraction(s2_ref, curves["s2_generated"][0])
     return {
         "s2": r["s2_discrepancy"],
         "s2_volume_fraction": float(metrics.correlation_discrepancy(s2_ref, vf_only)),
@@ -361,10 +365,7 @@ def row(generated: np.ndarray, reference: np.ndarray, vgg_params) -> dict:
         "precision_vgg19": vgg.get("precision"),
         "recall_vgg19": vgg.get("recall"),
         "phase": r["phase_description"],
-        "curves": {
-            k: r[k].mean(0).tolist()
-            for k in ("s2_reference", "s2_generated", "lineal_reference", "lineal_generated")
-        },
+        "curves": {k: c.tolist() for k, c in curves.items()},
     }
 
 
@@ -749,8 +750,7 @@ def write_report(cfg, out: Path, names) -> dict:
         cp = ev["copying"]
         lines.append(
             f"| {m} | {_fmt(g['s2'])} ({_fmt(f['s2'])}) | {_fmt(g.get('s2_volume_fraction'))} | "
-            f"{_fmt(g['lineal'])} "
-            f"({_fmt(f['lineal'])}) | {_fmt(g['volume_fraction'], 3)} / "
+            f"{_fmt(g['lineal'])} ({_fmt(f['lineal'])}) | {_fmt(g['volume_fraction'], 3)} / "
             f"{_fmt(g['volume_fraction_reference'], 3)} | {_fmt(g['frechet_vgg19'], 3)} | "
             f"{_fmt(g['precision_vgg19'], 3)} / {_fmt(g['recall_vgg19'], 3)} | "
             f"{cp['below_baseline_min']} of {cp['n']} | {p['s2']} / {p['lineal']} "
