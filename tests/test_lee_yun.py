@@ -40,6 +40,7 @@ def test_variants():
     assert [s for _, _, s, _ in run.settings(smoke)][:5] == [10, 25, 50, 100, 150]
     assert run.settings(smoke)[5][::3] == ("ddim-10-eta1", 1.0)
     assert (smoke.sample_eta, paper.sample_eta) == (1.0, 0.0)  # paper: deterministic DDIM
+    assert smoke.train.model.periodic and paper.train.model.periodic  # the images are periodic
     with pytest.raises(ValueError, match="variant"):
         config.get_config("huge")
 
@@ -102,6 +103,32 @@ def test_s2_at_volume_fraction_keeps_the_scaled_autocovariance():
     np.testing.assert_allclose(moved[[0, 3, 4]], [v, v**2, v**2])
     scaled = (moved - v**2) / (v - v**2)
     np.testing.assert_allclose(scaled, (s2 - phi**2) / (phi - phi**2))
+
+
+def test_seam_mismatch_tells_periodic_images_from_cut_ones():
+    rng = np.random.default_rng(1)
+    fibres = np.stack([materials_image(rng) for _ in range(40)])
+    periodic = run.seam_mismatch(fibres)
+    assert periodic["seam"] == pytest.approx(periodic["interior"], abs=0.02)
+    # Opposite edges drawn independently (halves of different images glued): the seam pairs are
+    # independent, so they differ in about 2 phi (1 - phi) of the cases.
+    cut = np.concatenate([fibres[:, :, :8], np.roll(fibres, 1, axis=0)[:, :, 8:]], axis=2)
+    cut = np.concatenate([cut[:, :8], np.roll(cut, 2, axis=0)[:, 8:]], axis=1)
+    phi = fibres.mean()
+    seams = run.seam_mismatch(np.roll(cut, (8, 8), axis=(1, 2)))
+    assert seams["seam"] == pytest.approx(2 * phi * (1 - phi), abs=0.05)
+    assert seams["seam"] > 2 * seams["interior"]
+
+
+def materials_image(rng) -> np.ndarray:
+    """A periodic 16x16 image of disks of radius 2 at random centres (wrapped distances)."""
+    yy, xx = np.mgrid[:16, :16]
+    image = np.zeros((16, 16), np.int8)
+    for cy, cx in rng.integers(0, 16, size=(6, 2)):
+        dy = np.minimum(abs(yy - cy), 16 - abs(yy - cy))
+        dx = np.minimum(abs(xx - cx), 16 - abs(xx - cx))
+        image |= (dy**2 + dx**2 <= 4).astype(np.int8)
+    return image
 
 
 def test_row_splits_off_the_volume_fraction_part_of_s2():

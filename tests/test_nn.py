@@ -71,6 +71,30 @@ def test_unet_shapes_dtypes_and_jit(cfg, spatial):
     np.testing.assert_array_equal(out, 0.0)
 
 
+@pytest.mark.parametrize("periodic", [True, False])
+def test_unet_periodic_commutes_with_shifts(periodic):
+    """Circular padding: shifting the input by a multiple of 2 ** (levels - 1) pixels (across
+    the seams) shifts the output by the same; zero padding breaks this at the edges."""
+    cfg = dataclasses.replace(TINY2D, periodic=periodic)
+    graphdef, state = _init(cfg)
+    keys = iter(jax.random.split(jax.random.key(5), len(jax.tree.leaves(state))))
+    state = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(next(keys), p.shape, p.dtype), state)
+    x = jax.random.normal(jax.random.key(4), (2, 8, 8, 1), jnp.float32)
+    t = jnp.array([3, 400])
+    step = 2 ** (len(cfg.channels) - 1)
+
+    def shift(a):
+        return jnp.roll(a, (step, -3 * step), axis=(1, 2))
+
+    out = _apply_jit(graphdef, state, x, t)
+    err = float(jnp.abs(shift(out) - _apply_jit(graphdef, state, shift(x), t)).max())
+    assert float(jnp.abs(out).max()) > 0.1
+    if periodic:
+        assert err < 1e-5
+    else:
+        assert err > 1e-2
+
+
 @pytest.mark.slow  # ~50 s of compilation on 2 CPU cores
 def test_unet_nonzero_after_perturbation_and_dropout_key():
     cfg = dataclasses.replace(TINY2D, dropout=0.5)
@@ -193,6 +217,8 @@ _CONV_CASES = [
     ((1, 6, 5, 4, 2), 1, (1, 1, 1), "SAME"),  # 1x1x1 skip projection
     ((1, 8, 8, 8, 2), 3, (2, 2, 2), ((1, 1), (0, 1), (1, 0))),
     ((1, 4, 5, 5, 2), 3, (1, 1, 1), ((4, 0), (1, 1), (1, 1))),  # leading planes all padding
+    ((1, 7, 6, 8, 2), 3, (1, 1, 1), "VALID"),  # periodic layers: a wrapped input, VALID
+    ((1, 9, 8, 9, 2), 3, (2, 2, 2), ((0, 0),) * 3),  # periodic Downsample
 ]
 
 
@@ -222,6 +248,31 @@ def test_conv_by_slices_equals_3d_convolution(shape, k, strides, padding, dtype)
     for g, g_ref in zip(got, want, strict=True):
         assert g.dtype == dtype and g.shape == g_ref.shape
         np.testing.assert_allclose(g, g_ref, atol=tol * float(jnp.max(jnp.abs(g_ref))))
+
+
+@pytest.mark.parametrize(
+    "shape,k,strides",
+    [((2, 10, 10, 3), 3, (1, 1)), ((2, 10, 12, 3), 3, (2, 2)), ((2, 9, 11, 3), 2, (2, 3))],
+)
+def test_conv_by_slices_valid_2d_is_the_cropped_same_convolution(shape, k, strides):
+    """2D VALID convolutions (periodic layers) run as cropped SAME ones: same values and
+    gradients as ``lax.conv_general_dilated``, including strides that need the fallback."""
+    from jaxmicro.nn.layers import conv_by_slices
+
+    x = jax.random.normal(jax.random.key(0), shape, jnp.float64)
+    w = jax.random.normal(jax.random.key(1), (k, k, shape[-1], 4), jnp.float64)
+    dn = ("NHWC", "HWIO", "NHWC")
+
+    def loss(conv, x, w):
+        return jnp.sum(jnp.sin(conv(x, w, strides, "VALID", dimension_numbers=dn)))
+
+    for got, want in zip(
+        jax.value_and_grad(functools.partial(loss, conv_by_slices), argnums=(0, 1))(x, w),
+        jax.value_and_grad(functools.partial(loss, jax.lax.conv_general_dilated), (0, 1))(x, w),
+        strict=True,
+    ):
+        for g, g_ref in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_allclose(g, g_ref, rtol=1e-12, atol=1e-12)
 
 
 def test_conv_by_slices_check_grads_and_fallback():

@@ -149,6 +149,7 @@ _SMOKE = LeeYunConfig(
             dropout=0.0,
             learned_variance=True,
             max_time=1000.0,
+            periodic=True,  # the materials are periodic; zero padding broke the seams
         ),
         data=DataConfig(representation="binary", shape=()),
         num_diffusion_steps=1000,
@@ -195,6 +196,7 @@ _PAPER = dataclasses.replace(
             dropout=0.1,
             learned_variance=True,
             max_time=4000.0,
+            periodic=True,
         ),
         num_diffusion_steps=4000,
         # improved DDPM's linear schedule for T != 1000: betas scaled by 1000 / T

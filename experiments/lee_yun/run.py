@@ -337,6 +337,18 @@ def s2_at_volume_fraction(s2: np.ndarray, volume_fraction: float) -> np.ndarray:
     return v**2 + (v - v**2) * (s2 - phi**2) / (phi - phi**2)
 
 
+def seam_mismatch(images: np.ndarray) -> dict:
+    """Fraction of 4-neighbour pixel pairs of binary ``images (n, H, W)`` whose phases differ,
+    inside the images and across their periodic seams (last row or column against the first).
+    Periodic images give the same fraction for both; images whose opposite edges are independent
+    give about ``2 phi (1 - phi)`` across the seams."""
+    x = np.asarray(images)
+    inside = [(x[:, 1:] != x[:, :-1]).ravel(), (x[:, :, 1:] != x[:, :, :-1]).ravel()]
+    seam = [(x[:, 0] != x[:, -1]).ravel(), (x[:, :, 0] != x[:, :, -1]).ravel()]
+    inside, seam = np.concatenate(inside), np.concatenate(seam)
+    return {"interior": float(inside.mean()), "seam": float(seam.mean())}
+
+
 def row(generated: np.ndarray, reference: np.ndarray, vgg_params) -> dict:
     """Tables 2-4 numbers of one set against the reference: eq. 23 of the phase of interest
     for S2 and the lineal path (percent), the S2 part due to the volume fraction alone
@@ -365,6 +377,7 @@ def row(generated: np.ndarray, reference: np.ndarray, vgg_params) -> dict:
         "precision_vgg19": vgg.get("precision"),
         "recall_vgg19": vgg.get("recall"),
         "phase": r["phase_description"],
+        "seam_mismatch": seam_mismatch(binary(generated)),
         "curves": {k: c.tolist() for k, c in curves.items()},
     }
 
@@ -776,6 +789,15 @@ def write_report(cfg, out: Path, names) -> dict:
             f"{cp['below_baseline_min']} of {cp['n']} samples below the baseline minimum.",
             "",
         ]
+        seams = [ev[k].get("seam_mismatch") for k in ("generated", "floor")]
+        if all(seams):
+            lines += [
+                "Periodicity: neighbouring pixels differ across the periodic seams in "
+                f"{100 * seams[0]['seam']:.1f} % of pairs, inside the images in "
+                f"{100 * seams[0]['interior']:.1f} % (held-out images: "
+                f"{100 * seams[1]['seam']:.1f} / {100 * seams[1]['interior']:.1f} %).",
+                "",
+            ]
         for key, _, what in SIZES.values():
             if key not in ev:
                 continue

@@ -30,6 +30,7 @@ from jaxmicro.nn.layers import (
     ResBlock,
     Upsample,
     conv_by_slices,
+    conv_padding,
     group_norm,
 )
 
@@ -56,6 +57,10 @@ class UNetConfig:
         num_classes: number of class labels (0: no label conditioning).
         num_scalar_conditions: number of scalar conditions (0: none).
         context_dim: width of the condition tokens.
+        periodic: wrap every convolution around the spatial axes (circular padding), for data
+            on a torus such as periodic microstructures: the output is periodic too, and the
+            network commutes with shifts by multiples of ``2 ** (levels - 1)`` pixels. False:
+            zero padding.
     """
 
     spatial_dims: int = 2
@@ -72,6 +77,7 @@ class UNetConfig:
     num_classes: int = 0
     num_scalar_conditions: int = 0
     context_dim: int = 64
+    periodic: bool = False
 
     @property
     def out_channels(self) -> int:
@@ -174,7 +180,14 @@ class UNet(nnx.Module):
 
         def res(cin, cout):
             return ResBlock(
-                cin, cout, emb_dim, ndim=nd, num_groups=g, dropout_rate=config.dropout, rngs=rngs
+                cin,
+                cout,
+                emb_dim,
+                ndim=nd,
+                num_groups=g,
+                dropout_rate=config.dropout,
+                rngs=rngs,
+                periodic=config.periodic,
             )
 
         def attn(c):
@@ -190,7 +203,7 @@ class UNet(nnx.Module):
             config.in_channels,
             ch[0],
             (3,) * nd,
-            padding="SAME",
+            padding=conv_padding(config.periodic),
             conv_general_dilated=conv_by_slices,
             rngs=rngs,
         )
@@ -203,7 +216,7 @@ class UNet(nnx.Module):
                 c = width
                 skips.append(c)
             if level < len(ch) - 1:
-                down.append((Downsample(c, ndim=nd, rngs=rngs), None))
+                down.append((Downsample(c, ndim=nd, rngs=rngs, periodic=config.periodic), None))
                 skips.append(c)
         self.down = nnx.List([nnx.List(list(pair)) for pair in down])
         self.mid = nnx.List([res(c, c), attn(c), res(c, c)])
@@ -215,14 +228,14 @@ class UNet(nnx.Module):
                 c = width
                 up.append((block, attn(width) if level in config.attention_levels else None))
             if level > 0:
-                up.append((Upsample(c, ndim=nd, rngs=rngs), None))
+                up.append((Upsample(c, ndim=nd, rngs=rngs, periodic=config.periodic), None))
         self.up = nnx.List([nnx.List(list(pair)) for pair in up])
         self.norm_out = group_norm(c, g, rngs)
         self.conv_out = nnx.Conv(
             c,
             config.out_channels,
             (3,) * nd,
-            padding="SAME",
+            padding=conv_padding(config.periodic),
             kernel_init=nnx.initializers.zeros_init(),
             conv_general_dilated=conv_by_slices,
             rngs=rngs,
