@@ -12,7 +12,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 __all__ = [
+    "conv",
     "conv_by_slices",
+    "conv_padding",
     "dropout",
     "group_norm",
     "ResBlock",
@@ -165,7 +167,7 @@ def conv_padding(periodic: bool) -> str:
     return "CIRCULAR" if periodic else "SAME"
 
 
-def _conv(
+def conv(
     cin: int,
     cout: int,
     ndim: int,
@@ -176,6 +178,9 @@ def _conv(
     zero: bool = False,
     periodic: bool = False,
 ) -> nnx.Conv:
+    """The networks' convolution: ``kernel`` wide on each of ``ndim`` spatial axes, through
+    ``conv_by_slices``, padded as ``conv_padding(periodic)``; ``zero`` starts its kernel at zero
+    (else LeCun normal, flax's default)."""
     init = nnx.initializers.zeros_init() if zero else nnx.initializers.lecun_normal()
     return nnx.Conv(
         cin,
@@ -212,11 +217,11 @@ class ResBlock(nnx.Module):
         periodic: bool = False,
     ):
         self.norm1 = group_norm(cin, num_groups, rngs)
-        self.conv1 = _conv(cin, cout, ndim, rngs, periodic=periodic)
+        self.conv1 = conv(cin, cout, ndim, rngs, periodic=periodic)
         self.emb = nnx.Linear(emb_dim, cout, rngs=rngs) if emb_dim else None
         self.norm2 = group_norm(cout, num_groups, rngs)
-        self.conv2 = _conv(cout, cout, ndim, rngs, zero=True, periodic=periodic)
-        self.skip = _conv(cin, cout, ndim, rngs, kernel=1) if cin != cout else None
+        self.conv2 = conv(cout, cout, ndim, rngs, zero=True, periodic=periodic)
+        self.skip = conv(cin, cout, ndim, rngs, kernel=1) if cin != cout else None
         self.dropout_rate = dropout_rate
 
     def __call__(self, x, emb=None, *, key=None):
@@ -277,7 +282,7 @@ class Downsample(nnx.Module):
     """Halves every spatial size with a stride-2 convolution."""
 
     def __init__(self, channels: int, *, ndim: int, rngs: nnx.Rngs, periodic: bool = False):
-        self.conv = _conv(channels, channels, ndim, rngs, stride=2, periodic=periodic)
+        self.conv = conv(channels, channels, ndim, rngs, stride=2, periodic=periodic)
 
     def __call__(self, x):
         return self.conv(x)
@@ -287,7 +292,7 @@ class Upsample(nnx.Module):
     """Doubles every spatial size (nearest neighbour) and applies a convolution."""
 
     def __init__(self, channels: int, *, ndim: int, rngs: nnx.Rngs, periodic: bool = False):
-        self.conv = _conv(channels, channels, ndim, rngs, periodic=periodic)
+        self.conv = conv(channels, channels, ndim, rngs, periodic=periodic)
 
     def __call__(self, x):
         for axis in range(1, x.ndim - 1):

@@ -29,8 +29,7 @@ from jaxmicro.nn.layers import (
     Downsample,
     ResBlock,
     Upsample,
-    conv_by_slices,
-    conv_padding,
+    conv,
     group_norm,
 )
 
@@ -199,14 +198,7 @@ class UNet(nnx.Module):
             )
             return nnx.List([self_attn, cross])
 
-        self.conv_in = nnx.Conv(
-            config.in_channels,
-            ch[0],
-            (3,) * nd,
-            padding=conv_padding(config.periodic),
-            conv_general_dilated=conv_by_slices,
-            rngs=rngs,
-        )
+        self.conv_in = conv(config.in_channels, ch[0], nd, rngs, periodic=config.periodic)
         down, skips, c = [], [ch[0]], ch[0]
         for level, width in enumerate(ch):
             for _ in range(config.num_res_blocks):
@@ -231,15 +223,7 @@ class UNet(nnx.Module):
                 up.append((Upsample(c, ndim=nd, rngs=rngs, periodic=config.periodic), None))
         self.up = nnx.List([nnx.List(list(pair)) for pair in up])
         self.norm_out = group_norm(c, g, rngs)
-        self.conv_out = nnx.Conv(
-            c,
-            config.out_channels,
-            (3,) * nd,
-            padding=conv_padding(config.periodic),
-            kernel_init=nnx.initializers.zeros_init(),
-            conv_general_dilated=conv_by_slices,
-            rngs=rngs,
-        )
+        self.conv_out = conv(c, config.out_channels, nd, rngs, zero=True, periodic=config.periodic)
 
     def __call__(self, x, t, *, labels=None, scalars=None, cond_mask=None, key=None):
         cfg = self.config

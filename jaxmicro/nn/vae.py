@@ -20,7 +20,7 @@ from jaxmicro.nn.layers import (
     Downsample,
     ResBlock,
     Upsample,
-    conv_by_slices,
+    conv,
     group_norm,
 )
 
@@ -39,6 +39,9 @@ class VAEConfig:
         num_res_blocks: residual blocks per level.
         num_groups: GroupNorm groups.
         mid_attention: self-attention in the bottleneck of encoder and decoder.
+        periodic: wrap every convolution around the spatial axes (circular padding), for
+            periodic volumes: encoder and decoder then commute with shifts by multiples of
+            ``downsampling`` voxels. False: zero padding.
     """
 
     spatial_dims: int = 3
@@ -48,6 +51,7 @@ class VAEConfig:
     num_res_blocks: int = 1
     num_groups: int = 8
     mid_attention: bool = True
+    periodic: bool = False
 
     @property
     def downsampling(self) -> int:
@@ -68,7 +72,16 @@ class VAE(nnx.Module):
         nd, ch, g = config.spatial_dims, config.channels, config.num_groups
 
         def res(cin, cout):
-            return ResBlock(cin, cout, 0, ndim=nd, num_groups=g, dropout_rate=0.0, rngs=rngs)
+            return ResBlock(
+                cin,
+                cout,
+                0,
+                ndim=nd,
+                num_groups=g,
+                dropout_rate=0.0,
+                rngs=rngs,
+                periodic=config.periodic,
+            )
 
         def mid(c):
             layers = [res(c, c)]
@@ -76,60 +89,28 @@ class VAE(nnx.Module):
                 layers.append(Attention(c, num_heads=1, num_groups=g, rngs=rngs))
             return nnx.List(layers + [res(c, c)])
 
-        enc = [
-            nnx.Conv(
-                config.in_channels,
-                ch[0],
-                (3,) * nd,
-                padding="SAME",
-                conv_general_dilated=conv_by_slices,
-                rngs=rngs,
-            )
-        ]
+        enc = [conv(config.in_channels, ch[0], nd, rngs, periodic=config.periodic)]
         c = ch[0]
         for level, width in enumerate(ch):
             for _ in range(config.num_res_blocks):
                 enc.append(res(c, width))
                 c = width
             if level < len(ch) - 1:
-                enc.append(Downsample(c, ndim=nd, rngs=rngs))
+                enc.append(Downsample(c, ndim=nd, rngs=rngs, periodic=config.periodic))
         self.encoder = nnx.List(enc + list(mid(c)))
         self.enc_norm = group_norm(c, g, rngs)
-        self.enc_out = nnx.Conv(
-            c,
-            2 * config.latent_channels,
-            (3,) * nd,
-            padding="SAME",
-            conv_general_dilated=conv_by_slices,
-            rngs=rngs,
-        )
-        dec = [
-            nnx.Conv(
-                config.latent_channels,
-                c,
-                (3,) * nd,
-                padding="SAME",
-                conv_general_dilated=conv_by_slices,
-                rngs=rngs,
-            )
-        ]
+        self.enc_out = conv(c, 2 * config.latent_channels, nd, rngs, periodic=config.periodic)
+        dec = [conv(config.latent_channels, c, nd, rngs, periodic=config.periodic)]
         dec += list(mid(c))
         for level in reversed(range(len(ch))):
             for _ in range(config.num_res_blocks + 1):
                 dec.append(res(c, ch[level]))
                 c = ch[level]
             if level > 0:
-                dec.append(Upsample(c, ndim=nd, rngs=rngs))
+                dec.append(Upsample(c, ndim=nd, rngs=rngs, periodic=config.periodic))
         self.decoder = nnx.List(dec)
         self.dec_norm = group_norm(c, g, rngs)
-        self.dec_out = nnx.Conv(
-            c,
-            config.in_channels,
-            (3,) * nd,
-            padding="SAME",
-            conv_general_dilated=conv_by_slices,
-            rngs=rngs,
-        )
+        self.dec_out = conv(c, config.in_channels, nd, rngs, periodic=config.periodic)
 
     def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Posterior parameters of ``x: (B, *spatial, C)``.
