@@ -237,6 +237,7 @@ def test_a_tiny_run_trains_samples_and_evaluates(tmp_path, monkeypatch):
 
     monkeypatch.setenv("JAXMICRO_VGG19", str(tmp_path / "absent.npz"))
     smoke = config.get_config("smoke")
+    assert smoke.vae.model.periodic and smoke.diffusion.model.periodic  # the volumes wrap around
     cfg = _tiny(
         num_volumes=8,
         vae=dataclasses.replace(
@@ -249,6 +250,7 @@ def test_a_tiny_run_trains_samples_and_evaluates(tmp_path, monkeypatch):
                 num_res_blocks=1,
                 num_groups=2,
                 mid_attention=False,
+                periodic=True,
             ),
             batch_size=4,  # the tests run on 4 fake devices
             num_train_steps=2,
@@ -269,6 +271,7 @@ def test_a_tiny_run_trains_samples_and_evaluates(tmp_path, monkeypatch):
                 dropout=0.0,
                 num_scalar_conditions=2,
                 context_dim=8,
+                periodic=True,
             ),
             num_diffusion_steps=10,
             batch_size=4,

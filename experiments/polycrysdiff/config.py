@@ -108,6 +108,7 @@ _SMOKE = PolyCrysDiffConfig(
             num_res_blocks=1,
             num_groups=8,
             mid_attention=False,
+            periodic=True,  # the volumes wrap around (docs/polycrysdiff.md: seams)
         ),
         data=DataConfig(representation="identity", shape=()),
         batch_size=8,
@@ -132,6 +133,7 @@ _SMOKE = PolyCrysDiffConfig(
             dropout=0.0,
             num_scalar_conditions=2,
             context_dim=64,
+            periodic=True,
         ),
         data=DataConfig(representation="identity", shape=()),
         conditions=("n_grains", "mean_sphericity"),
