@@ -130,8 +130,8 @@ _SMOKE = LeeYunConfig(
     # 500 steps the alloy's eps-model had grey grain interiors and S2 off by 227 %, its v-model
     # by 7.2 % (100 samples); the eps-model still missed by 75 % after 10,000 steps. mcr's
     # v-model after 6,000 steps: S2 1.51 %, lineal 2.21 % (its eps-model after 10,000: 3.49 /
-    # 1.75 %). fiber keeps the one-cycle eps recipe (1.35 / 1.77 % at 1,000 samples; a v-model
-    # 1.82 / 2.82 % at 250; a second training plus a cycle of 3,000 steps: lineal 2.63 -> 2.81).
+    # 1.75 %). fiber keeps the one-cycle eps recipe (periodic UNet: 1.38 / 0.85 % at 1,000
+    # samples; zero-padded: 1.35 / 1.77 %, a v-model 1.82 / 2.82 % at 250).
     material_train=(
         ("alloy", (("parameterization", "v"), ("lr_cycles", (3000, 3000)))),
         ("mcr", (("parameterization", "v"), ("lr_cycles", (3000, 3000)))),

@@ -469,7 +469,7 @@ def plot_curves(path: Path, gen_row: dict, floor_row: dict) -> None:
         ax.plot(
             floor_row["curves"][f"{stat}_generated"],
             ":",
-            label=f"held-apart training ({floor_row[stat]:.2f} %)",
+            label=f"held-out images ({floor_row[stat]:.2f} %)",
         )
         ax.set(xlabel="r (pixels)", ylabel=label, title=gen_row["phase"])
         ax.legend(fontsize=7)
