@@ -106,8 +106,10 @@ def test_s2_at_volume_fraction_keeps_the_scaled_autocovariance():
 
 
 def test_seam_mismatch_tells_periodic_images_from_cut_ones():
-    rng = np.random.default_rng(1)
-    fibres = np.stack([materials_image(rng) for _ in range(40)])
+    from jaxmicro.synth import rsa_disks
+
+    keys = jax.random.split(jax.random.key(1), 40)
+    fibres = np.asarray(jax.vmap(lambda k: rsa_disks(k, (16, 16), 2.0, 0.35)[0])(keys))
     periodic = run.seam_mismatch(fibres)
     assert periodic["seam"] == pytest.approx(periodic["interior"], abs=0.02)
     # Opposite edges drawn independently (halves of different images glued): the seam pairs are
@@ -118,17 +120,6 @@ def test_seam_mismatch_tells_periodic_images_from_cut_ones():
     seams = run.seam_mismatch(np.roll(cut, (8, 8), axis=(1, 2)))
     assert seams["seam"] == pytest.approx(2 * phi * (1 - phi), abs=0.05)
     assert seams["seam"] > 2 * seams["interior"]
-
-
-def materials_image(rng) -> np.ndarray:
-    """A periodic 16x16 image of disks of radius 2 at random centres (wrapped distances)."""
-    yy, xx = np.mgrid[:16, :16]
-    image = np.zeros((16, 16), np.int8)
-    for cy, cx in rng.integers(0, 16, size=(6, 2)):
-        dy = np.minimum(abs(yy - cy), 16 - abs(yy - cy))
-        dx = np.minimum(abs(xx - cx), 16 - abs(xx - cx))
-        image |= (dy**2 + dx**2 <= 4).astype(np.int8)
-    return image
 
 
 def test_row_splits_off_the_volume_fraction_part_of_s2():

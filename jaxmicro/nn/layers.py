@@ -14,7 +14,6 @@ from flax import nnx
 __all__ = [
     "conv",
     "conv_by_slices",
-    "conv_padding",
     "dropout",
     "group_norm",
     "ResBlock",
@@ -161,12 +160,6 @@ def _depth_taps(d: int, kd: int, stride: int, pads: tuple[int, int]):
     return depth, taps
 
 
-def conv_padding(periodic: bool) -> str:
-    """Padding of the networks' convolutions: ``'CIRCULAR'`` wraps every spatial axis (fields on
-    a torus, so the output is periodic as well), ``'SAME'`` pads with zeros."""
-    return "CIRCULAR" if periodic else "SAME"
-
-
 def conv(
     cin: int,
     cout: int,
@@ -179,15 +172,16 @@ def conv(
     periodic: bool = False,
 ) -> nnx.Conv:
     """The networks' convolution: ``kernel`` wide on each of ``ndim`` spatial axes, through
-    ``conv_by_slices``, padded as ``conv_padding(periodic)``; ``zero`` starts its kernel at zero
-    (else LeCun normal, flax's default)."""
+    ``conv_by_slices``; ``periodic`` wraps every spatial axis (``'CIRCULAR'``: fields on a torus,
+    so the output is periodic too), else zero padding (``'SAME'``); ``zero`` starts its kernel
+    at zero (else LeCun normal, flax's default)."""
     init = nnx.initializers.zeros_init() if zero else nnx.initializers.lecun_normal()
     return nnx.Conv(
         cin,
         cout,
         (kernel,) * ndim,
         strides=stride,
-        padding=conv_padding(periodic),
+        padding="CIRCULAR" if periodic else "SAME",
         kernel_init=init,
         conv_general_dilated=conv_by_slices,
         rngs=rngs,
