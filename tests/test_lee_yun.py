@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parents[1] / "experiments" / "lee_yun"
 config = load_file_module(HERE / "config.py")
 materials = load_file_module(HERE / "materials.py")
 run = load_file_module(HERE / "run.py")
+analysis = load_file_module(HERE / "analysis.py")
 
 RATIOS = (1.0, 2.0, 2.5, 3.0, 4.0)
 FRACTIONS = (0.15, 0.2, 0.3, 0.2, 0.15)
@@ -98,8 +99,8 @@ def test_grain_diameters_join_across_periodic_edges():
 def test_s2_at_volume_fraction_keeps_the_scaled_autocovariance():
     phi, v = 0.3, 0.33
     s2 = np.array([phi, 0.2, 0.12, phi**2, phi**2])  # falls to phi^2
-    np.testing.assert_allclose(run.s2_at_volume_fraction(s2, phi), s2)
-    moved = run.s2_at_volume_fraction(s2, v)
+    np.testing.assert_allclose(analysis.s2_at_volume_fraction(s2, phi), s2)
+    moved = analysis.s2_at_volume_fraction(s2, v)
     np.testing.assert_allclose(moved[[0, 3, 4]], [v, v**2, v**2])
     scaled = (moved - v**2) / (v - v**2)
     np.testing.assert_allclose(scaled, (s2 - phi**2) / (phi - phi**2))
@@ -110,14 +111,14 @@ def test_seam_mismatch_tells_periodic_images_from_cut_ones():
 
     keys = jax.random.split(jax.random.key(1), 40)
     fibres = np.asarray(jax.vmap(lambda k: rsa_disks(k, (16, 16), 2.0, 0.35)[0])(keys))
-    periodic = run.seam_mismatch(fibres)
+    periodic = analysis.seam_mismatch(fibres)
     assert periodic["seam"] == pytest.approx(periodic["interior"], abs=0.02)
     # Opposite edges drawn independently (halves of different images glued): the seam pairs are
     # independent, so they differ in about 2 phi (1 - phi) of the cases.
     cut = np.concatenate([fibres[:, :, :8], np.roll(fibres, 1, axis=0)[:, :, 8:]], axis=2)
     cut = np.concatenate([cut[:, :8], np.roll(cut, 2, axis=0)[:, 8:]], axis=1)
     phi = fibres.mean()
-    seams = run.seam_mismatch(np.roll(cut, (8, 8), axis=(1, 2)))
+    seams = analysis.seam_mismatch(np.roll(cut, (8, 8), axis=(1, 2)))
     assert seams["seam"] == pytest.approx(2 * phi * (1 - phi), abs=0.05)
     assert seams["seam"] > 2 * seams["interior"]
 
@@ -125,12 +126,12 @@ def test_seam_mismatch_tells_periodic_images_from_cut_ones():
 def test_row_splits_off_the_volume_fraction_part_of_s2():
     rng = np.random.default_rng(0)
     reference = (rng.random((100, 16, 16)) < 0.3).astype(np.int8)
-    same = run.row(reference, reference, None)
+    same = analysis.row(reference, reference, None)
     assert same["s2"] == pytest.approx(0, abs=1e-6)
     assert same["s2_volume_fraction"] == pytest.approx(0, abs=1e-6)
     # white noise at another fraction differs from the reference only in volume fraction
     denser = (rng.random((100, 16, 16)) < 0.36).astype(np.int8)
-    r = run.row(denser, reference, None)
+    r = analysis.row(denser, reference, None)
     assert r["s2"] > 10 and r["s2_volume_fraction"] == pytest.approx(r["s2"], rel=0.05)
     s2_ref = np.asarray(r["curves"]["s2_reference"])
     assert s2_ref[0] == pytest.approx(r["volume_fraction_reference"])
@@ -143,12 +144,12 @@ def test_component_sizes_of_either_phase():
     image[7, 0], image[7, 7] = 1, 1  # a 2-pixel fibre across the periodic edge
     other = image.copy()
     other[1:3, 1:3] = 0
-    fibres = run.component_sizes(image[None], image[None], other[None], phase=1)
+    fibres = analysis.component_sizes(image[None], image[None], other[None], phase=1)
     np.testing.assert_allclose(
         sorted(fibres["generated"]), np.sqrt(4 * np.array([2, 3, 4]) / np.pi)
     )
     assert fibres["ks"] == 0 and fibres["ks_floor"] == pytest.approx(1 / 3)
-    matrix = run.component_sizes(image[None], image[None], image[None], phase=0)
+    matrix = analysis.component_sizes(image[None], image[None], image[None], phase=0)
     np.testing.assert_allclose(matrix["generated"], [np.sqrt(4 * 55 / np.pi)])
 
 
@@ -192,7 +193,9 @@ def _check_outputs(out: Path, material: str, models: Path):
     assert ev["copying"]["n"] == 8 and ev["copying"]["baseline_min"] > 0
     # the floor: held-out images [0, 8) against training images [0, 8), as the samples are
     assert ev["floor_set"] == run.FLOOR_SET
-    floor = run.row(run.images(folder / "held-out")[:8], run.images(folder / "train")[:8], None)
+    floor = analysis.row(
+        run.images(folder / "held-out")[:8], run.images(folder / "train")[:8], None
+    )
     np.testing.assert_allclose(
         [ev["floor"]["s2"], ev["floor"]["lineal"]], [floor["s2"], floor["lineal"]], rtol=1e-6
     )
