@@ -191,6 +191,7 @@ def _check_outputs(out: Path, material: str, models: Path):
     for key in ("s2", "lineal"):
         assert ev["generated"][key] is not None and ev["floor"][key] is not None
     assert ev["copying"]["n"] == 8 and ev["copying"]["baseline_min"] > 0
+    assert np.isfinite(ev["copying"]["z"])
     # the floor: held-out images [0, 8) against training images [0, 8), as the samples are
     assert ev["floor_set"] == run.FLOOR_SET
     floor = analysis.row(

