@@ -142,14 +142,16 @@ def test_copying_z_is_scipys_mann_whitney_with_ties():
 
     rng = np.random.default_rng(11)
     # discrete distances (pixel MSEs are multiples of 4 / pixels): many ties
-    held = rng.binomial(40, 0.3, size=300) / 10.0
-    for shift, sign in ((0.0, 0), (-0.3, -1), (0.3, 1)):
-        gen = rng.binomial(40, 0.3, size=200) / 10.0 + shift
+    held = rng.binomial(40, 0.3, size=300) / 8.0
+    for shift, sign in ((0.0, 0), (-0.25, -1), (0.25, 1)):  # exact in float32 and 64
+        gen = rng.binomial(40, 0.3, size=200) / 8.0 + shift
         z = float(metrics.copying_z(gen, held))
         ref = stats.mannwhitneyu(gen, held, use_continuity=False, method="asymptotic")
         u_centred = ref.statistic - gen.size * held.size / 2
         assert abs(z) == pytest.approx(stats.norm.isf(ref.pvalue / 2), rel=1e-5)
         assert np.sign(z) == np.sign(u_centred)
+        z32 = metrics.copying_z(gen.astype(np.float32), held.astype(np.float32))
+        assert float(z32) == pytest.approx(z, rel=1e-4, abs=1e-4)
         if sign:  # samples closer to the training set than held-out images: copying
             assert np.sign(z) == sign and abs(z) > 3
         else:
