@@ -74,7 +74,8 @@ def test_rosenbrock_follows_scipy_step_for_step(upper, free, boxed):
     )
     r = free(X0) if upper is None else boxed(X0, jnp.full(5, -2.0), jnp.full(5, upper))
     assert (int(r.n_iterations), int(r.n_evaluations)) == (ref.nit, ref.nfev)
-    np.testing.assert_allclose(r.history[: ref.nit], losses, rtol=1e-6)
+    # atol: at the last iterates (loss ~1e-9) the two implementations' rounding differs by ~1e-15
+    np.testing.assert_allclose(r.history[: ref.nit], losses, rtol=1e-6, atol=1e-14)
     np.testing.assert_allclose(r.x, ref.x, atol=1e-8)
     assert STATUS[int(r.status)] == "converged: relative reduction <= ftol"
     assert r.history.shape == (100,) and np.all(np.diff(np.asarray(r.history)) <= 0)
