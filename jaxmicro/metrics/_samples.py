@@ -150,11 +150,18 @@ def nearest_training_mse(generated, training) -> tuple[jax.Array, jax.Array]:
 @jax.jit
 def _copying_z(g, h):
     m, n = g.shape[0], h.shape[0]
-    u = jnp.sum(g[:, None] > h[None, :]) + 0.5 * jnp.sum(g[:, None] == h[None, :])
     pooled = jnp.sort(jnp.concatenate([g, h]))
-    run = jnp.searchsorted(pooled, pooled, side="right") - jnp.searchsorted(pooled, pooled)
+
+    def below_and_tied(x):  # per value of x: pooled values below it, and equal to it
+        left = jnp.searchsorted(pooled, x)
+        tied = jnp.searchsorted(pooled, x, side="right") - left
+        return left.astype(g.dtype), tied.astype(g.dtype)
+
+    # U from the rank sum of g (average ranks over ties): O(N log N), no m x n comparison
+    left, tied = below_and_tied(g)
+    u = jnp.sum(left + (tied + 1) / 2) - m * (m + 1) / 2
     # sum over groups of tied values of t^3 - t, as a sum over values of t^2 - 1
-    ties = jnp.sum(run.astype(jnp.float32) ** 2 - 1.0)
+    ties = jnp.sum(below_and_tied(pooled)[1] ** 2 - 1.0)
     total = m + n
     var = m * n / 12.0 * ((total + 1) - ties / (total * (total - 1)))
     return (u - m * n / 2.0) / jnp.sqrt(var)
