@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from jaxmicro._modules import load_file_module
+from jaxmicro.nn import unet_config
 
 pytestmark = pytest.mark.heavy  # a long module: handed to a worker first
 
@@ -32,6 +33,7 @@ def test_variants():
         assert t.loss == "hybrid" and t.lambda_vlb == 0.001 and t.model.learned_variance
     assert smoke.train.num_diffusion_steps == 1000 and paper.train.num_diffusion_steps == 4000
     assert len(paper.train.model.channels) == 5 and paper.train.model.num_res_blocks == 3
+    assert paper.train.model == unet_config("lee_yun_64", periodic=True)  # one place
     assert paper.train.model.channels[0] == 128 and paper.train.model.dropout == 0.1
     assert paper.train.ema_decay == 0.9999 and paper.train.batch_size == 32
     for cfg in (smoke, paper):
@@ -41,6 +43,7 @@ def test_variants():
     assert [s for _, _, s, _ in run.settings(smoke)][:5] == [10, 25, 50, 100, 150]
     assert run.settings(smoke)[5][::3] == ("ddim-10-eta1", 1.0)
     assert (smoke.sample_eta, paper.sample_eta) == (1.0, 0.0)  # paper: deterministic DDIM
+    assert (smoke.sample_steps, paper.sample_steps) == (50, 150)  # issue #18; the paper's Fig. 2
     assert smoke.train.model.periodic and paper.train.model.periodic  # the images are periodic
     with pytest.raises(ValueError, match="variant"):
         config.get_config("huge")
