@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jaxmicro._modules import load_file_module
+from jaxmicro.nn import unet_config
 from jaxmicro.outpaint import mask_surface, read_stl, voxelize
 
 ROOT = Path(__file__).resolve().parents[1] / "experiments" / "grainpaint"
@@ -22,6 +23,7 @@ def test_paper_variant_follows_grainpaint():
     train = paper.train.validate()
     assert (train.num_diffusion_steps, train.beta_start, train.beta_end) == (250, 1e-4, 0.02)
     assert train.schedule == "linear" and train.data.representation == "grain-values"
+    assert train.model == unet_config("grainpaint_6m")  # the network of benchmarks/unet.py
     assert paper.schedules == ("linear", "linear_zero_snr")
     assert paper.block == 32 and paper.plain_tail == 25 and max(paper.resamplings) == 10
     # Reference volumes keep the training volumes' Voronoi seed density.

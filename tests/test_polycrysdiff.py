@@ -23,6 +23,19 @@ run = load_file_module(ROOT / "run.py")
 PALETTE = analysis.palette_colors(10)
 
 
+def test_paper_variant_builds_the_named_latent_unet():
+    """One definition of the paper network, and it fits the paper variant's latents and
+    conditions."""
+    from jaxmicro.nn import unet_config
+
+    paper = config.get_config("paper")
+    unet = paper.diffusion.model
+    assert unet == unet_config("polycrysdiff_latent")
+    assert unet.in_channels == paper.vae.model.latent_channels
+    assert unet.num_scalar_conditions == len(paper.diffusion.conditions)
+    assert unet.periodic and paper.vae.model.periodic  # the volumes wrap around
+
+
 @pytest.fixture(scope="module")
 def voronoi_set(tmp_path_factory):
     """Six smoke-size (32^3) training-like volumes and their labels."""

@@ -175,6 +175,27 @@ def test_numpy_kernels_match_the_library():
     del jax
 
 
+def test_paper_variant_trains_appendix_a_networks(tmp_path, monkeypatch):
+    """Each reference's models get its case study's UNet (appendix A, Table 2), both
+    representations alike; ``smoke`` keeps one UNet for all."""
+    import jaxmicro.train
+    from jaxmicro.nn import unet_config
+
+    models = {}
+
+    def fake_fit(train, folder, **_):
+        models[folder.parent.parent.name, folder.parent.name] = train.model
+
+    monkeypatch.setattr(run, "dataset", lambda cfg, rc, rep, out: tmp_path / rc.name)
+    monkeypatch.setattr(jaxmicro.train, "fit", fake_fit)
+    run.train(config.get_config("paper"), tmp_path)
+    case = {"ti64": unet_config("buzzy_case1"), "inconel": unet_config("buzzy_case2")}
+    assert models == {(r, rep): case[r] for r in case for rep in ("rogsh", "euler")}
+    assert case["ti64"].time_embedding == "fourier" and case["inconel"].channels == (128, 256, 512)
+    smoke = config.get_config("smoke")
+    assert all(rc.model is None for rc in smoke.references)
+
+
 def test_probe_measures_steps_and_config_overrides():
     probe = load_file_module(HERE / "probe.py")
     x = np.zeros((2, 4, 5, 3))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxmicro.nn import UNetConfig
+from jaxmicro.nn import UNetConfig, unet_config
 from jaxmicro.train import DataConfig, TrainConfig
 
 # GrainPaint's code schedule: T = 250, linear betas 1e-4 -> 0.02 (alpha_bar_T = 0.080).
@@ -41,9 +41,10 @@ class GrainPaintConfig:
     zero-terminal-SNR rescaling (v-prediction), a 0.72M-parameter UNet (2.9 MB) per schedule,
     3000 steps of 16 blocks from 24 Potts volumes of 48^3, 64^3 outpainted volumes (125 blocks
     in 8 batches: a GPU runs a batch in the time of one block, so a run costs 8 x its calls per
-    block of sequential denoiser calls). ``paper``: 32^3 blocks, the same schedules,
-    ~6M-parameter UNet, 100^3 Potts volumes, 128^3 outpainted volumes (GPU). ``tiny``: a few
-    steps of everything, for the test. Measured times are in docs/grainpaint.md.
+    block of sequential denoiser calls). ``paper``: 32^3 blocks, the same schedules, the
+    ~6M-parameter UNet (the named ``grainpaint_6m``), 100^3 Potts volumes, 128^3 outpainted
+    volumes (GPU). ``tiny``: a few steps of everything, for the test. Measured times are in
+    docs/grainpaint.md.
 
     Attributes:
         train: the training run of the first schedule; ``run.py`` points ``train.data.path`` at
@@ -150,7 +151,7 @@ _PAPER = dataclasses.replace(
     train=dataclasses.replace(
         _SMOKE.train,
         name="grainpaint_paper",
-        model=_unet((32, 64, 128, 128), attention=(3,)),
+        model=unet_config("grainpaint_6m"),  # GrainPaint's ~6.4M-parameter network
         data=dataclasses.replace(_SMOKE.train.data, shape=(32,) * 3),
         batch_size=32,
         num_train_steps=100_000,

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxmicro.nn import UNetConfig, VAEConfig
+from jaxmicro.nn import UNetConfig, VAEConfig, unet_config
 from jaxmicro.train import DataConfig, TrainConfig, VAETrainConfig
 
 
@@ -174,13 +174,7 @@ _PAPER = dataclasses.replace(
     diffusion=dataclasses.replace(
         _SMOKE.diffusion,
         name="polycrysdiff_paper_unet",
-        model=dataclasses.replace(
-            _SMOKE.diffusion.model,
-            channels=(128, 256, 256),
-            num_res_blocks=2,
-            attention_levels=(1, 2),
-            num_heads=4,
-        ),
+        model=unet_config("polycrysdiff_latent"),
         batch_size=16,
         num_train_steps=200_000,
         learning_rate=1e-4,

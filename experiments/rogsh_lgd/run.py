@@ -137,6 +137,7 @@ def train(cfg, out: Path) -> None:
             config = dataclasses.replace(
                 cfg.train,
                 name=f"{cfg.train.name}_{ref_key(rc)}_{rep}",
+                model=rc.model or cfg.train.model,
                 data=dataclasses.replace(cfg.train.data, path=str(folder.absolute())),
             )
             _timed(

@@ -319,7 +319,8 @@ UNET_CONFIGS: dict[str, UNetConfig] = {
         learned_variance=True,
         max_time=4000.0,
     ),
-    # Buzzy et al. appendix A, Table 2 (A, B, C); Fourier time embedding, T = 300 steps in use.
+    # Buzzy et al. appendix A, Table 2 (A, B, C; case study 1 = Ti64, 2 = Inconel); Fourier
+    # time embedding; the diffusion runs 300 steps (§5.1.2: the truncation t0, not T).
     # Res blocks per level and attention placement are our choice (Fig. 16 is not in the text).
     "buzzy_case1": UNetConfig(
         spatial_dims=2,
@@ -364,16 +365,20 @@ UNET_CONFIGS: dict[str, UNetConfig] = {
         max_time=250.0,
     ),
     # PolyCrysDiff latent UNet: 16^3 x 4 latents, cross-attention to grain count / sphericity.
+    # The paper gives no widths (§2.1: Stable Diffusion's design in 3D); ours, periodic because
+    # the volumes wrap around (docs/polycrysdiff.md).
     "polycrysdiff_latent": UNetConfig(
         spatial_dims=3,
         in_channels=4,
-        channels=(64, 128, 256),
+        channels=(128, 256, 256),
         num_res_blocks=2,
         attention_levels=(1, 2),
         num_heads=4,
+        num_groups=8,
         dropout=0.0,
         num_scalar_conditions=2,
-        context_dim=128,
+        context_dim=64,
+        periodic=True,
     ),
 }
 
