@@ -98,23 +98,19 @@ class GrainPaintConfig:
         return round(self.potts_initial_grains * (size / self.potts_size) ** 3)
 
 
-def _unet(channels, res_blocks=2, attention=()) -> UNetConfig:
-    return UNetConfig(
-        spatial_dims=3,
-        in_channels=1,
-        channels=channels,
-        num_res_blocks=res_blocks,
-        attention_levels=attention,
-        num_groups=8,
-        dropout=0.0,
-    )
-
-
 _SMOKE = GrainPaintConfig(
     name="grainpaint_smoke",
     train=TrainConfig(
         name="grainpaint_smoke",
-        model=_unet((16, 32, 32), res_blocks=1),
+        model=UNetConfig(
+            spatial_dims=3,
+            in_channels=1,
+            channels=(16, 32, 32),
+            num_res_blocks=1,
+            attention_levels=(),
+            num_groups=8,
+            dropout=0.0,
+        ),
         data=DataConfig(shape=(16,) * 3, representation="grain-values"),
         num_diffusion_steps=PAPER_STEPS,
         beta_start=PAPER_BETAS[0],
