@@ -194,6 +194,10 @@ def test_paper_variant_trains_appendix_a_networks(tmp_path, monkeypatch):
     assert case["ti64"].time_embedding == "fourier" and case["inconel"].channels == (128, 256, 512)
     smoke = config.get_config("smoke")
     assert all(rc.model is None for rc in smoke.references)
+    # the probe's model overrides reach the first reference's networks
+    probe = load_file_module(HERE / "probe.py")
+    cfg = probe.probe_config("paper", 10, "rogsh", 2, {}, {"dropout": 0.0})
+    assert cfg.references[0].model is None and cfg.train.model.dropout == 0.0
 
 
 def test_probe_measures_steps_and_config_overrides():
