@@ -85,6 +85,26 @@ def test_references_have_their_character():
     assert symmetry == "cubic" and ids.max() > 20
 
 
+@pytest.mark.parametrize("name", ["ti64", "inconel"])
+def test_realizations_are_shifted_independent_maps_of_the_process(name):
+    shape = (48, 64)
+    whole = references.realizations(name, 3, shape, shape, 2)
+    assert whole.shape == (2, 48, 64, 4) and whole.dtype == np.float32
+    for k in range(2):  # a crop of the whole map is a periodic shift of the map of seed 3 + 1 + k
+        q = references.make_reference(name, 3 + 1 + k, shape)[0]
+        assert any(
+            np.array_equal(whole[k], np.roll(q, (-i, -j), (0, 1)))
+            for i in range(shape[0])
+            for j in range(shape[1])
+        )
+    assert not np.array_equal(whole[0], references.make_reference(name, 3, shape)[0])
+    crops = references.realizations(name, 3, shape, (16, 24), 2)
+    assert crops.shape == (2, 16, 24, 4)
+    np.testing.assert_array_equal(crops, references.realizations(name, 3, shape, (16, 24), 2))
+    with pytest.raises(ValueError, match="name"):
+        references.realizations("map.ang", 3, shape, shape, 1)
+
+
 def _tiny(**changes):
     return dataclasses.replace(config.get_config("tiny"), **changes)
 
@@ -96,7 +116,7 @@ def test_experiment_path_few_steps(tmp_path):
     results = run.evaluate(cfg, tmp_path)
     assert results["complete"]
     r = results["references"]["ti64"]
-    for name in ("rogsh", "first_order", "floor"):
+    for name in ("rogsh", "first_order", "ideal", "floor"):
         assert np.isfinite(r["table1"][name]["odf_mse"])
         assert np.isfinite(r["table1"][name]["two_point_mse"])
     for png in r["figures"]:
@@ -120,7 +140,7 @@ def test_experiment_command_and_shipped_model_command(tmp_path):
     )
     results = json.loads((out / "results.json").read_text())
     t = results["references"]["ti64"]["table1"]
-    assert set(t) == {"rogsh", "euler", "first_order", "floor"}
+    assert set(t) == {"rogsh", "euler", "first_order", "ideal", "floor"}
     assert set(results["references"]["ti64"]["correction"]) == {
         "hard (default)",
         "reference code 1/N",

@@ -22,6 +22,8 @@ spanned by Bunge's symmetrized GSH of those orders (triclinic sample symmetry), 
   ``|r_i| <= max_lag`` (non-periodic estimator, so maps of any size and the reference's halves
   compare alike), the mean squared difference to the reference's; averaged over the maps.
 - Floor: the same two numbers between the reference's top and bottom halves.
+- Ideal (synthetic references, ``references.realizations``): the same for crops of
+  independent maps of the reference's own generator, what a perfect generator would score.
 
 All numbers are symmetry-invariant per pixel (the SHSH functions are), so no fundamental-zone
 choice enters.
@@ -422,12 +424,13 @@ def write_report(out: Path, results: dict) -> None:
             for s, n in results["harmonic_counts"].items()
         )
         + "); errors are means over the generated maps; the floor compares the reference's two "
-        "halves.",
+        "halves; `ideal` (synthetic references) scores crops of independent maps of the "
+        "reference's own generator, what a perfect generator would score.",
         "",
     ]
     for name, r in results["references"].items():
         t = r["table1"]
-        cols = [k for k in ("first_order", "euler", "rogsh", "floor") if k in t]
+        cols = [k for k in ("first_order", "euler", "rogsh", "ideal", "floor") if k in t]
         lines += [
             f"## {name} ({r['symmetry']}, reference {r['shape']}, "
             f"generated {r['generated_shape']} x {r['num_generated']})",

@@ -276,6 +276,17 @@ def evaluate_reference(cfg, rc, out: Path) -> dict:
         cfg.generated_shape,
         cfg.num_generated,
     )
+    if periodic:
+        maps["ideal"] = _timed(
+            out,
+            f"ideal {key}",
+            references.realizations,
+            rc.name,
+            rc.seed,
+            tuple(rc.shape),
+            tuple(cfg.generated_shape),
+            cfg.num_generated,
+        )
 
     def table():
         t = {name: analysis.errors(m, q_ref, symmetry, cfg.max_lag) for name, m in maps.items()}
