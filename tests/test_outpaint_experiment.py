@@ -40,6 +40,15 @@ def test_paper_variant_follows_grainpaint():
         config.get_config("huge")
 
 
+def test_only_smoke_exports_to_the_registry(tmp_path):
+    names = {v: config.get_config(v).export_name for v in ("smoke", "paper", "tiny")}
+    assert names == {"smoke": "grainpaint-small", "paper": None, "tiny": None}
+    # nothing to measure without a folder: refused before any work
+    with pytest.raises(ValueError, match="export_to"):
+        run.run(config.get_config("paper"), tmp_path / "out", stages=("data", "measure"))
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_fast_sampler_is_the_cheapest_within_twice_the_floor():
     smoke = config.get_config("smoke")
     runs = run.sampler_runs(smoke)
@@ -107,9 +116,14 @@ def _tiny(**changes):
 
 
 @pytest.mark.slow  # ~2 min on the loaded 2-core CPU (Potts, training and sampler compilations)
-def test_one_schedule_and_sampler_of_the_tiny_variant_run_through_the_study(tmp_path):
+def test_one_schedule_and_sampler_of_the_tiny_variant_run_through_the_study(tmp_path, monkeypatch):
+    import jaxmicro.pretrained
+
+    registry = tmp_path / "registry"  # tiny has no registry model: its export writes nothing
+    monkeypatch.setattr(jaxmicro.pretrained, "MODELS_DIR", registry)
     cfg = _tiny(schedules=("linear_zero_snr",), resamplings=(1,), fast=())
-    results = run.run(cfg, tmp_path, stages=("data", "train", "study"), progress=False)
+    results = run.run(cfg, tmp_path, progress=False)
+    assert not registry.exists()
     assert results["complete"] and set(results["schedules"]) == {"linear_zero_snr"}
     row = results["schedules"]["linear_zero_snr"]["U1"]
     assert row["calls"] == 10 and row["grains"] >= 1

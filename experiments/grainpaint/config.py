@@ -64,6 +64,9 @@ class GrainPaintConfig:
             keep the same fraction, at least one step).
         fast: sub-trajectory samplers with resampling, ``(num_steps, U, jump, eta)`` each.
         batch_size: blocks per outpainting batch (a whole plan stage of 64^3 at 32).
+        export_name: the registry model the ``export`` stage writes when no ``--export-to`` is
+            given (``smoke`` only: ``paper`` and ``tiny`` export only where they are told, so
+            neither replaces the shipped model).
     """
 
     name: str
@@ -83,6 +86,7 @@ class GrainPaintConfig:
     fast: tuple[tuple[int, int, int, float], ...]
     batch_size: int
     seed: int = 0
+    export_name: str | None = "grainpaint-small"
 
     @property
     def block(self) -> int:
@@ -165,6 +169,7 @@ _PAPER = dataclasses.replace(
     shipped_reference_size=100,
     fast=((50, 10, 1, 1.0), (50, 5, 5, 1.0), (25, 10, 1, 1.0)),
     batch_size=24,
+    export_name=None,
 )
 
 _TINY = dataclasses.replace(
@@ -197,6 +202,7 @@ _TINY = dataclasses.replace(
     plain_tail=1,
     fast=((4, 2, 1, 1.0),),
     batch_size=8,
+    export_name=None,
 )
 
 _VARIANTS = {"smoke": _SMOKE, "paper": _PAPER, "tiny": _TINY}

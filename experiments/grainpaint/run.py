@@ -7,7 +7,8 @@ schedule of the study; ``loss.png``. ``study``: ``jaxmicro.outpaint.outpaint`` f
 and sampler, Table 1 against the floor, ``results.json``, ``report.md``, ``slices.png``,
 ``histograms.png``. ``export``: once the study is complete, the better schedule's model with
 the chosen fast sampler in its card, the example STL part and the reference volume, as the
-shipped model ``grainpaint-small`` (``jaxmicro.train.export_model``). ``measure`` (only when
+shipped model ``grainpaint-small`` (``jaxmicro.train.export_model``; ``paper`` and ``tiny``
+export only to ``--export-to``, never over the registry's model). ``measure`` (only when
 asked for): times the exported model's default outpainting of 48^3 on this machine and records
 it in the card.
 
@@ -58,7 +59,6 @@ LABELS = {
     "aspect_ratio_b_a": "aspect ratio b/a",
     "aspect_ratio_c_b": "aspect ratio c/b",
 }
-SHIPPED_NAME = "grainpaint-small"
 
 
 # ----------------------------------------------------------------------------------- data
@@ -607,7 +607,7 @@ def export(cfg, out: Path, dest: Path, results: dict) -> Path:
     write_example_stl(parts / "example.stl")
     rows = results["schedules"][schedule]
     card = {
-        "name": SHIPPED_NAME,
+        "name": dest.name,
         "paper": "Hoffman et al., GrainPaint: multi-scale diffusion for large-scale "
         "microstructure (2025)",
         "generates": f"3D grain-value fields of {cfg.block}^3 blocks (Potts grain growth), "
@@ -672,7 +672,7 @@ def measure(model_dir: Path, out: Path, *, size: int = 48, progress: bool = True
         **settings,
     )
     card["measured"] = {
-        "command": f"jaxmicro outpaint --model {SHIPPED_NAME} --shape {size},{size},{size}",
+        "command": f"jaxmicro outpaint --model {model_dir.name} --shape {size},{size},{size}",
         "device": f"{jax.devices()[0].device_kind} x {mesh.size} ({platform.processor() or 'cpu'})",
         "seconds_generation": summary["seconds_generation"],
         "seconds_total": summary["seconds_total"],
@@ -696,6 +696,13 @@ def run(
     progress: bool = True,
 ) -> dict:
     """The requested stages in order into ``out``; returns ``results.json``'s content."""
+    from jaxmicro.pretrained import MODELS_DIR
+
+    # Only smoke has a registry model; paper and tiny export where they are told, or not at all.
+    registry = MODELS_DIR / cfg.export_name if cfg.export_name else None
+    dest = Path(export_to) if export_to else registry
+    if dest is None and "measure" in stages:
+        raise ValueError(f"export_to: the {cfg.name} variant has no registry model to measure")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     deadline = math.inf if time_limit is None else time.time() + 60 * time_limit
@@ -704,14 +711,11 @@ def run(
         data(cfg, out, progress=progress)
     if "train" in stages:
         train(cfg, out, progress=progress)
-    from jaxmicro.pretrained import MODELS_DIR
-
-    dest = Path(export_to) if export_to else MODELS_DIR / SHIPPED_NAME
 
     def on_exportable(results):
         return export(cfg, out, dest, results)
 
-    hook = on_exportable if "export" in stages else None
+    hook = on_exportable if "export" in stages and dest is not None else None
     if "study" in stages:  # exports as soon as it can (before the U = 10 runs), then at the end
         results = study(cfg, out, deadline=deadline, on_exportable=hook, progress=progress)
     elif (out / "results.json").is_file():
@@ -734,7 +738,11 @@ def main(argv=None) -> int:
         help="run only these stages (repeatable); 'measure' times the exported model here",
     )
     parser.add_argument("--time-limit", type=float, help="minutes before the study stops")
-    parser.add_argument("--export-to", help="model folder (default: the package's)")
+    parser.add_argument(
+        "--export-to",
+        help="model folder (default: the package's registry for smoke; paper and tiny export "
+        "only to this folder)",
+    )
     args = parser.parse_args(argv)
     cfg = load_file_module(Path(__file__).with_name("config.py")).get_config(args.variant)
     stages = tuple(args.stage) if args.stage else STAGES
