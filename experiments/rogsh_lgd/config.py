@@ -69,6 +69,10 @@ class RogshLgdConfig:
         generated_shape: size of each generated map.
         num_generated: maps per generated set (paper: 200).
         num_correction: maps of the second 1-point weighting (reference-code ``1 / N``; 0: skip).
+        num_ideal: maps of the ``ideal`` column (synthetic references): crops of this many
+            independent maps of the reference's generator (a 1024^2 Inconel-like map takes
+            about a minute on the CPU, so the paper's 200 would take hours); its set-mean rows
+            carry the noise of ``num_ideal`` maps, not ``num_generated``.
         lgd_steps: sub-trajectory of the reverse diffusion (None: every step).
         batch_size: maps per sampler call.
         max_lag: half-width of the 2-point lag window of the comparison.
@@ -85,6 +89,7 @@ class RogshLgdConfig:
     generated_shape: tuple[int, int] = (128, 128)
     num_generated: int = 16
     num_correction: int = 8
+    num_ideal: int = 16
     lgd_steps: int | None = 100
     batch_size: int = 8
     max_lag: int = 24
@@ -180,6 +185,7 @@ _TINY = dataclasses.replace(
     generated_shape=(32, 32),
     num_generated=2,
     num_correction=2,
+    num_ideal=2,
     lgd_steps=4,
     batch_size=2,
     max_lag=4,

@@ -285,7 +285,7 @@ def evaluate_reference(cfg, rc, out: Path) -> dict:
             rc.seed,
             tuple(rc.shape),
             tuple(cfg.generated_shape),
-            cfg.num_generated,
+            cfg.num_ideal,
         )
 
     def table():
