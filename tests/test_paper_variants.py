@@ -4,8 +4,9 @@ none has run at its scale yet, and a lent GPU's minutes should not go to finding
 module, so they run one after another on one worker: each holds several GB (4 fake devices
 replicate the parameters and optimizer states of networks of up to 93M parameters; the
 PolyCrysDiff one peaks at 18 GB).
-rogsh_lgd's paper variant outgrows the 24 GB CPU machine here (its dry run on one device,
-without float64, passed: docs/rogsh_lgd.md)."""
+rogsh_lgd's paper variant is not here: in one process with these, the PolyCrysDiff test after
+it was killed for memory on the 24 GB CPU machine (its dry run on one device passed:
+docs/rogsh_lgd.md)."""
 
 import dataclasses
 import json

@@ -105,6 +105,14 @@ def test_realizations_are_shifted_independent_maps_of_the_process(name):
         references.realizations("map.ang", 3, shape, shape, 1)
 
 
+def test_a_lag_window_wider_than_the_map_is_refused():
+    f = np.ones((16, 24, 2))
+    assert analysis.auto_correlations(f, 15).shape == (2, 31, 31)
+    with pytest.raises(ValueError, match="max_lag"):  # lag 16 has no pixel pair: a NaN
+        analysis.auto_correlations(f, 16)
+    assert analysis.auto_correlations(f, 16, periodic=True).shape == (2, 33, 33)
+
+
 def _tiny(**changes):
     return dataclasses.replace(config.get_config("tiny"), **changes)
 

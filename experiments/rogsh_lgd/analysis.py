@@ -128,8 +128,13 @@ def auto_correlations(f: np.ndarray, max_lag: int, periodic: bool = False) -> np
     Entry ``[k, L + r0, L + r1]`` is the mean of ``f[s, k] f[s + r, k]`` over the pixel pairs
     inside the map (or over all pixels, wrapping around, with ``periodic``), as
     ``descriptors.two_point(f, periodic=..., max_lag=L, pairs='auto')``.
+
+    Raises:
+        ValueError: ``max_lag`` not below the map's sides (lags with no pixel pair inside it).
     """
     h, w, _ = f.shape
+    if not periodic and max_lag >= min(h, w):
+        raise ValueError(f"max_lag: expected below the map's sides {(h, w)}, got {max_lag}")
     size = (h, w) if periodic else (h + max_lag, w + max_lag)
     spec = np.fft.rfft2(f.astype(np.float64), s=size, axes=(0, 1))
     corr = np.fft.irfft2(np.abs(spec) ** 2, s=size, axes=(0, 1))
