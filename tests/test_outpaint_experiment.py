@@ -165,3 +165,62 @@ def test_the_tiny_variant_runs_every_stage_and_continues_where_it_stopped(tmp_pa
     for path, stamp in before.items():
         if path.relative_to(out).parts[0] in ("data", "study"):
             assert path.stat().st_mtime_ns == stamp, path
+
+
+def test_probe_x0_errors_of_a_denoiser_that_predicts_no_noise():
+    """A zero-noise prediction leaves x_t / sqrt(abar): its error is the noisy field's, the
+    grain-mean oracle's is that over sqrt(grain volume) (one or two grains per block here)."""
+    import jax.numpy as jnp
+
+    from jaxmicro.diffusion import linear_schedule
+
+    probe = load_file_module(ROOT / "probe.py")
+    schedule = linear_schedule(250, 1e-4, 0.02)
+
+    class Zero:
+        def __init__(self):
+            self.schedule = schedule
+
+        def eps_fn(self):
+            return lambda x, t: jnp.zeros_like(x)
+
+    ids = np.zeros((64, 8, 8, 8), np.int32)
+    ids[32:, :4] = 1  # two grains of 256 voxels in each of the last 32 blocks
+    fields = np.where(ids == 0, 0.3, -0.6)
+    rows = probe.x0_errors(Zero(), ids, fields, levels=(20, 100), seed=3)
+    for row in rows.values():
+        assert row["network"] == pytest.approx(row["noisy"], rel=1e-6)
+        inverse_volume = np.mean([1 / 512, 1 / 256])  # per voxel
+        assert row["oracle"] == pytest.approx(row["noisy"] * np.sqrt(inverse_volume), rel=0.25)
+        assert row["inner_sd"] == pytest.approx(row["noisy"], rel=0.05)
+    assert rows[100]["noisy"] > rows[20]["noisy"]
+
+
+def test_probe_counts_the_grains_of_exact_grain_value_fields():
+    """Region merging is exact on noiseless fields: one segment per face-connected grain."""
+    from scipy import ndimage
+
+    probe = load_file_module(ROOT / "probe.py")
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 6, (3, 4, 4, 4)).repeat(2, 1).repeat(2, 2).repeat(2, 3)  # 8^3, blobs
+    values = rng.uniform(-1, 1, 6)[ids]
+    pieces = [
+        sum(ndimage.label(block == g)[1] for g in np.unique(block)) for block in ids
+    ]  # face-connected pieces of each grain ID
+    counts = probe.block_grains(values)
+    assert counts["grains_per_block"] == pytest.approx(np.mean(pieces))
+    assert counts["mean_volume"] == pytest.approx(512 / np.mean(pieces))
+
+
+@pytest.mark.slow
+def test_probe_runs_on_the_tiny_variant(tmp_path):
+    probe = load_file_module(ROOT / "probe.py")
+    assert run.main(["--variant", "tiny", "--out", str(tmp_path), "--stage", "data"]) == 0
+    out = tmp_path / "probe"
+    assert (
+        probe.main(["--variant", "tiny", "--data", str(tmp_path), "--out", str(out), "--n", "2"])
+        == 0
+    )
+    result = json.loads((out / "probe.json").read_text())
+    assert list(result["x0"]) == ["5"] and result["steps"] == 2  # tiny: T = 10, 2 steps
+    assert (out / "blocks.png").is_file()

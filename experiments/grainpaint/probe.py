@@ -1,0 +1,176 @@
+"""Probes one GrainPaint smoke denoiser: does it make piecewise-constant grains?
+
+Trains (or continues) the UNet of one schedule on the training blocks of a run's ``data`` stage,
+with ``TrainConfig`` / ``UNetConfig`` fields replaced from ``--train`` / ``--model`` (JSON), then
+measures, and writes to ``<out>/probe.json``:
+
+- ``x0``: per level ``t``, on 32 training blocks (grain values) noised to ``t``: the RMS error of
+  the network's x0 estimate, of the noisy block itself (``x_t / sqrt(abar_t)``) and of the
+  grain-mean oracle (``x_t / sqrt(abar_t)`` averaged over each true grain: what a denoiser that
+  knew the grains would give), and the mean standard deviation of the estimate inside grains of
+  at least 20 voxels (0 for piecewise-constant output; the oracle's is 0);
+- ``blocks``: ``--n`` unconditional blocks (DDPM over all T levels) segmented as the study
+  segments them (``segment_continuous``, region merging): grains per block and the fraction of
+  grains under 10 voxels, against the training blocks' connected grains segmented the same way
+  from their exact grain values. ``blocks.png`` shows their middle slices over the training
+  blocks'.
+
+Example (docs/grainpaint.md, "What the CPU smoke model makes")::
+
+    python experiments/grainpaint/run.py --variant smoke --out runs/gp --stage data
+    python experiments/grainpaint/probe.py --data runs/gp --out runs/gp_probe/l2 \\
+        --train '{"loss": "l2", "num_train_steps": 6000}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmicro._modules import load_file_module
+
+HERE = Path(__file__).parent
+run = load_file_module(HERE / "run.py")
+config = load_file_module(HERE / "config.py")
+LEVELS = (5, 20, 50, 100, 150, 200)
+NUM_BLOCKS = 32
+MIN_GRAIN = 20  # voxels: grains whose inner spread is measured
+
+
+def _training_blocks(data: Path, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` training blocks (at most the dataset's) spread over the dataset: grain IDs
+    ``(n, *block)`` and their grain-value fields."""
+    from jaxmicro.data import Loader, read_metadata, training_fields
+
+    folder = data / "data" / "blocks"
+    total = read_metadata(folder)["n_samples"]
+    n = min(n, total)
+    spread = np.linspace(0, total - 1, n).astype(int)
+    ids = Loader(folder, n, jax.random.key(seed)).samples(spread)
+    fields = training_fields(ids, "grain-values", key=jax.random.key(seed))[..., 0]
+    return ids, fields
+
+
+def x0_errors(model, ids: np.ndarray, fields: np.ndarray, levels=LEVELS, seed: int = 0):
+    """Per level: RMS x0 error of the network, of the noisy field, of the grain-mean oracle,
+    and the network estimate's mean standard deviation inside grains of >= ``MIN_GRAIN``."""
+    eps_fn = model.eps_fn()
+    alpha_bars = np.asarray(model.schedule.alpha_bars, np.float64)
+    rng = np.random.default_rng(seed)
+    rows = {}
+    for t in levels:
+        ab = alpha_bars[t]
+        noisy = np.sqrt(ab) * fields + np.sqrt(1 - ab) * rng.standard_normal(fields.shape)
+        eps = np.asarray(eps_fn(jnp.asarray(noisy[..., None], jnp.float32), jnp.full(len(ids), t)))
+        estimate = (noisy - np.sqrt(1 - ab) * eps[..., 0]) / np.sqrt(ab)
+        scaled = noisy / np.sqrt(ab)
+        oracle = np.empty_like(scaled)
+        spread = []
+        for k, block in enumerate(ids):
+            _, grain, counts = np.unique(block, return_inverse=True, return_counts=True)
+            grain = grain.reshape(block.shape)
+            oracle[k] = (np.bincount(grain.ravel(), scaled[k].ravel()) / counts)[grain]
+            mean = np.bincount(grain.ravel(), estimate[k].ravel()) / counts
+            var = np.bincount(grain.ravel(), estimate[k].ravel() ** 2) / counts - mean**2
+            spread.extend(np.sqrt(np.maximum(var[counts >= MIN_GRAIN], 0)))
+        rows[int(t)] = {
+            "alpha_bar": float(ab),
+            "network": float(np.sqrt(np.mean((estimate - fields) ** 2))),
+            "noisy": float(np.sqrt(np.mean((scaled - fields) ** 2))),
+            "oracle": float(np.sqrt(np.mean((oracle - fields) ** 2))),
+            "inner_sd": float(np.mean(spread)),
+        }
+    return rows
+
+
+def block_grains(fields: np.ndarray) -> dict:
+    """Grains per block and the fraction under 10 voxels, segmented as the study does."""
+    from jaxmicro.grains import segment_continuous
+
+    sizes = [np.bincount(segment_continuous(np.asarray(f, np.float64)).ravel())[1:] for f in fields]
+    every = np.concatenate(sizes)
+    return {
+        "grains_per_block": float(np.mean([len(s) for s in sizes])),
+        "small_fraction": float(np.mean(every < 10)),
+        "mean_volume": float(every.mean()),
+    }
+
+
+def save_blocks(path: Path, generated: np.ndarray, training: np.ndarray) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = min(8, len(generated), len(training))
+    fig, axes = plt.subplots(2, n, figsize=(2 * n, 4.4), squeeze=False)
+    for row, (name, blocks) in enumerate((("generated", generated), ("training", training))):
+        for k in range(n):
+            axes[row, k].imshow(blocks[k, blocks.shape[1] // 2], cmap="jet", vmin=-1, vmax=1)
+            axes[row, k].axis("off")
+        axes[row, 0].set_title(name, loc="left", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def probe(cfg, data: Path, out: Path, *, schedule: str, n: int, seed: int = 1) -> dict:
+    """Trains (or continues) ``out`` and measures it; writes ``probe.json`` and ``blocks.png``."""
+    from jaxmicro.diffusion import ddpm_sample
+    from jaxmicro.train import fit, load_model
+
+    config = run.train_config(cfg, schedule, data / "data" / "blocks")
+    fit(config, out, resume=True)
+    model = load_model(out)
+    ids, fields = _training_blocks(data, NUM_BLOCKS, seed)
+    shape = (*ids.shape[1:], 1)
+    blocks = np.asarray(
+        ddpm_sample(jax.random.key(seed), model.eps_fn(), model.schedule, shape, num_samples=n)
+    )[..., 0]
+    result = {
+        "train": dataclasses.asdict(config),
+        "steps": run.read_metrics(out)[-1]["step"],
+        "x0": x0_errors(model, ids, fields, [t for t in LEVELS if t < model.schedule.num_steps]),
+        "blocks": {"generated": block_grains(blocks), "training": block_grains(fields)},
+    }
+    (out / "probe.json").write_text(json.dumps(result, indent=1, default=str))
+    save_blocks(out / "blocks.png", blocks, fields)
+    return result
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, required=True, help="a run folder with its data stage")
+    p.add_argument("--out", type=Path, required=True, help="the probe's run folder")
+    p.add_argument("--variant", default="smoke")
+    p.add_argument("--schedule", default="linear")
+    p.add_argument("--train", default="{}", help="TrainConfig fields to replace (JSON)")
+    p.add_argument("--model", default="{}", help="UNetConfig fields to replace (JSON)")
+    p.add_argument("--n", type=int, default=32, help="unconditional blocks to segment")
+    args = p.parse_args(argv)
+    if not (args.data / "data" / "blocks" / "metadata.json").is_file():
+        p.error(f"--data: {args.data} has no data/blocks; run the data stage first")
+    cfg = config.get_config(args.variant)
+
+    def tuples(fields):
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(fields).items()}
+
+    model = dataclasses.replace(cfg.train.model, **tuples(args.model))
+    cfg = dataclasses.replace(
+        cfg, train=dataclasses.replace(cfg.train, model=model, **tuples(args.train))
+    )
+    result = probe(cfg, args.data, args.out, schedule=args.schedule, n=args.n)
+    for t, row in result["x0"].items():
+        print(f"t={t:>3} " + " ".join(f"{k} {v:.3f}" for k, v in row.items()))
+    print(json.dumps(result["blocks"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
