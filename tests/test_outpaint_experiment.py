@@ -1,5 +1,6 @@
-"""experiments/grainpaint: config variants, the study's choices, the example part, and the
-tiny variant end to end (data -> train -> study -> export), resuming where it stopped."""
+"""experiments/grainpaint: config variants, the study's choices, the example part, the
+tiny variant end to end (data -> train -> study -> export), resuming where it stopped, and the
+denoiser probe (probe.py)."""
 
 import dataclasses
 import json
