@@ -25,6 +25,7 @@ from jaxmicro.train import (
     make_optimizer,
     make_schedule,
     make_train_step,
+    replace_fields,
     replicated,
     save_config,
     step_key,
@@ -211,3 +212,15 @@ def test_fit_on_a_data_make_folder_with_labels_resumes_exactly(tmp_path):
     np.testing.assert_allclose(
         [stats["mean"], stats["std"]], [np.mean(fractions), np.std(fractions)]
     )
+
+
+def test_replace_fields_takes_json_overrides_and_names_bad_ones():
+    model = UNetConfig(spatial_dims=3, channels=(16, 32, 32))
+    wider = replace_fields(model, {"channels": [32, 32, 32], "attention_levels": []})
+    assert wider == dataclasses.replace(model, channels=(32, 32, 32), attention_levels=())
+    train = replace_fields(TrainConfig(model=model), {"loss": "l1", "learning_rate": 2})
+    assert (train.loss, train.learning_rate, train.model) == ("l1", 2, model)
+    with pytest.raises(ValueError, match="no field chanels"):
+        replace_fields(model, {"chanels": [8]})
+    with pytest.raises(ValueError, match="num_train_steps"):
+        replace_fields(TrainConfig(), {"num_train_steps": "many"})

@@ -34,6 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmicro._modules import load_file_module
+from jaxmicro.diffusion.schedule import x0_from_eps
+from jaxmicro.train import replace_fields
 
 HERE = Path(__file__).parent
 run = load_file_module(HERE / "run.py")
@@ -68,7 +70,7 @@ def x0_errors(model, ids: np.ndarray, fields: np.ndarray, levels=LEVELS, seed: i
         ab = alpha_bars[t]
         noisy = np.sqrt(ab) * fields + np.sqrt(1 - ab) * rng.standard_normal(fields.shape)
         eps = np.asarray(eps_fn(jnp.asarray(noisy[..., None], jnp.float32), jnp.full(len(ids), t)))
-        estimate = (noisy - np.sqrt(1 - ab) * eps[..., 0]) / np.sqrt(ab)
+        estimate = np.asarray(x0_from_eps(noisy, eps[..., 0], ab), np.float64)
         scaled = noisy / np.sqrt(ab)
         oracle = np.empty_like(scaled)
         spread = []
@@ -157,14 +159,9 @@ def main(argv=None) -> int:
     if not (args.data / "data" / "blocks" / "metadata.json").is_file():
         p.error(f"--data: {args.data} has no data/blocks; run the data stage first")
     cfg = config.get_config(args.variant)
-
-    def tuples(fields):
-        return {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(fields).items()}
-
-    model = dataclasses.replace(cfg.train.model, **tuples(args.model))
-    cfg = dataclasses.replace(
-        cfg, train=dataclasses.replace(cfg.train, model=model, **tuples(args.train))
-    )
+    model = replace_fields(cfg.train.model, json.loads(args.model))
+    train = replace_fields(dataclasses.replace(cfg.train, model=model), json.loads(args.train))
+    cfg = dataclasses.replace(cfg, train=train)
     result = probe(cfg, args.data, args.out, schedule=args.schedule, n=args.n)
     for t, row in result["x0"].items():
         print(f"t={t:>3} " + " ".join(f"{k} {v:.3f}" for k, v in row.items()))

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxmicro._modules import load_file_module
+from jaxmicro.train import replace_fields
 
 HERE = Path(__file__).parent
 run = load_file_module(HERE / "run.py")
@@ -38,17 +39,11 @@ analysis = run.analysis
 LEVELS = (1, 10, 50, 100, 300, 600)
 
 
-def _fields(base, overrides: dict):
-    """``base`` with ``overrides`` (JSON lists become tuples)."""
-    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    return dataclasses.replace(base, **fixed)
-
-
 def probe_config(variant: str, steps: int, rep: str, n: int, train: dict, model: dict):
     """The experiment config reduced to the first reference, one representation, ``n`` maps."""
     cfg = load_file_module(HERE / "config.py").get_config(variant)
-    t = _fields(cfg.train, {**train, "num_train_steps": steps})
-    t = dataclasses.replace(t, model=_fields(t.model, model))
+    t = replace_fields(cfg.train, {**train, "num_train_steps": steps})
+    t = dataclasses.replace(t, model=replace_fields(t.model, model))
     return dataclasses.replace(
         cfg, references=cfg.references[:1], representations=(rep,), num_generated=n, train=t
     )

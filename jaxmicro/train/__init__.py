@@ -30,6 +30,7 @@ from jaxmicro.train.config import (
     load_config,
     load_experiment_config,
     make_schedule,
+    replace_fields,
     save_config,
 )
 from jaxmicro.train.denoiser import (
@@ -100,6 +101,7 @@ __all__ = [
     "load_arrays",
     "load_autoencoder",
     "load_config",
+    "replace_fields",
     "load_experiment_config",
     "load_model",
     "logged_seconds",

@@ -267,6 +267,20 @@ def config_from_dict(cls, values: dict):
     return cls(**kwargs)
 
 
+def replace_fields(config, overrides: dict):
+    """``config`` (a config dataclass) with ``overrides`` from JSON: lists become tuples and each
+    value is type-checked as ``config_from_dict`` checks it (e.g. a command's ``--model '{...}'``).
+
+    Raises:
+        ValueError: a field ``config`` does not have, or a value of the wrong type (both named).
+    """
+    names = {f.name for f in dataclasses.fields(config)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"config: {type(config).__name__} has no field {', '.join(unknown)}")
+    return config_from_dict(type(config), {**config_to_dict(config), **overrides})
+
+
 def save_config(config, path: str | Path) -> None:
     """Writes ``config`` (a ``TrainConfig`` or another config dataclass) as JSON."""
     Path(path).write_text(json.dumps(config_to_dict(config), indent=2))
