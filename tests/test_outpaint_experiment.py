@@ -178,17 +178,11 @@ def test_probe_x0_errors_of_a_denoiser_that_predicts_no_noise():
     probe = load_file_module(ROOT / "probe.py")
     schedule = linear_schedule(250, 1e-4, 0.02)
 
-    class Zero:
-        def __init__(self):
-            self.schedule = schedule
-
-        def eps_fn(self):
-            return lambda x, t: jnp.zeros_like(x)
-
     ids = np.zeros((64, 8, 8, 8), np.int32)
     ids[32:, :4] = 1  # two grains of 256 voxels in each of the last 32 blocks
     fields = np.where(ids == 0, 0.3, -0.6)
-    rows = probe.x0_errors(Zero(), ids, fields, levels=(20, 100), seed=3)
+    zero = lambda x, t: jnp.zeros_like(x)  # noqa: E731
+    rows = probe.x0_errors(zero, schedule.alpha_bars, ids, fields, levels=(20, 100), seed=3)
     for row in rows.values():
         assert row["network"] == pytest.approx(row["noisy"], rel=1e-6)
         inverse_volume = np.mean([1 / 512, 1 / 256])  # per voxel
@@ -225,3 +219,9 @@ def test_probe_runs_on_the_tiny_variant(tmp_path):
     result = json.loads((out / "probe.json").read_text())
     assert list(result["x0"]) == ["5"] and result["steps"] == 2  # tiny: T = 10, 2 steps
     assert (out / "blocks.png").is_file()
+    args = ["--variant", "tiny", "--data", str(tmp_path), "--out", str(out), "--level", "3"]
+    assert probe.main([*args, "--steps", "100"]) == 0
+    fixed = json.loads((out / "fixed_level_3.json").read_text())
+    assert len(fixed["loss_per_100"]) == 1 and list(fixed["x0"]) == ["3"]
+    with pytest.raises(SystemExit):  # the result is not overwritten
+        probe.main([*args, "--steps", "100"])

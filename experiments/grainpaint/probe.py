@@ -59,11 +59,11 @@ def _training_blocks(data: Path, n: int, seed: int) -> tuple[np.ndarray, np.ndar
     return ids, fields
 
 
-def x0_errors(model, ids: np.ndarray, fields: np.ndarray, levels=LEVELS, seed: int = 0):
-    """Per level: RMS x0 error of the network, of the noisy field, of the grain-mean oracle,
-    and the network estimate's mean standard deviation inside grains of >= ``MIN_GRAIN``."""
-    eps_fn = model.eps_fn()
-    alpha_bars = np.asarray(model.schedule.alpha_bars, np.float64)
+def x0_errors(eps_fn, alpha_bars, ids: np.ndarray, fields: np.ndarray, levels=LEVELS, seed=0):
+    """Per level: RMS x0 error of the network ``eps_fn(x_t, t)``, of the noisy field, of the
+    grain-mean oracle, and the network estimate's mean standard deviation inside grains of >=
+    ``MIN_GRAIN``."""
+    alpha_bars = np.asarray(alpha_bars, np.float64)
     rng = np.random.default_rng(seed)
     rows = {}
     for t in levels:
@@ -138,12 +138,76 @@ def probe(cfg, data: Path, out: Path, *, schedule: str, n: int, seed: int = 1) -
     result = {
         "train": dataclasses.asdict(config),
         "steps": run.read_metrics(out)[-1]["step"],
-        "x0": x0_errors(model, ids, fields, [t for t in LEVELS if t < model.schedule.num_steps]),
+        "x0": x0_errors(
+            model.eps_fn(),
+            model.schedule.alpha_bars,
+            ids,
+            fields,
+            [t for t in LEVELS if t < model.schedule.num_steps],
+        ),
         "blocks": {"generated": block_grains(blocks), "training": block_grains(fields)},
     }
     (out / "probe.json").write_text(json.dumps(result, indent=1, default=str))
     save_blocks(out / "blocks.png", blocks, fields)
     return result
+
+
+def fixed_level(cfg, data: Path, level: int, steps: int, *, seed: int = 0) -> dict:
+    """Trains a fresh UNet of ``cfg.train.model`` on one noise level only: capacity or budget?
+
+    The noise-prediction MSE at level ``level`` alone, Adam at ``cfg.train.learning_rate`` held
+    constant, ``cfg.train.batch_size`` training blocks per step with fresh grain values. A network
+    that cannot beat the multi-level model's x0 error here lacks the capacity; one that does
+    shows what the other levels cost it in training budget. Returns the mean loss per 100 steps
+    and ``x0_errors`` at ``level`` (the probe's 32 blocks; their seed 7, the noise's 3).
+    """
+    import optax
+    from flax import nnx
+
+    from jaxmicro.data import Loader, read_metadata, training_fields
+    from jaxmicro.nn import UNet
+    from jaxmicro.train import make_schedule
+
+    alpha_bars = np.asarray(make_schedule(cfg.train).alpha_bars, np.float64)
+    ab, batch = float(alpha_bars[level]), cfg.train.batch_size
+    folder = data / "data" / "blocks"
+    total = read_metadata(folder)["n_samples"]
+    every = Loader(folder, total, jax.random.key(seed)).samples(np.arange(total))
+    graphdef, params = nnx.split(UNet(cfg.train.model, rngs=nnx.Rngs(seed)))
+    tx = optax.adam(cfg.train.learning_rate)
+
+    @jax.jit
+    def step(params, opt, x0, key):
+        eps = jax.random.normal(key, x0.shape)
+        x_t = np.sqrt(ab) * x0 + np.sqrt(1 - ab) * eps
+
+        def loss(p):
+            pred = nnx.merge(graphdef, p)(x_t, jnp.full(x0.shape[:1], level))
+            return jnp.mean((pred - eps) ** 2)
+
+        value, grads = jax.value_and_grad(loss)(params)
+        updates, opt = tx.update(grads, opt, params)
+        return optax.apply_updates(params, updates), opt, value
+
+    rng, key, opt = np.random.default_rng(seed), jax.random.key(seed + 1), tx.init(params)
+    losses = []
+    for i in range(steps):
+        index = rng.choice(total, batch, replace=False)
+        values = jax.random.key(1000 + i)  # fresh grain values every step
+        x0 = training_fields(every[index], "grain-values", key=values, index=index)
+        key, sub = jax.random.split(key)
+        params, opt, value = step(params, opt, jnp.asarray(x0), sub)
+        losses.append(float(value))
+        if (i + 1) % 100 == 0:
+            print(f"step {i + 1}: loss {np.mean(losses[-100:]):.4f}", flush=True)
+    network = nnx.merge(graphdef, params)
+    ids, fields = _training_blocks(data, NUM_BLOCKS, 7)
+    return {
+        "level": level,
+        "steps": steps,
+        "loss_per_100": [float(np.mean(losses[k : k + 100])) for k in range(0, steps, 100)],
+        "x0": x0_errors(network, alpha_bars, ids, fields, (level,), seed=3),
+    }
 
 
 def main(argv=None) -> int:
@@ -155,6 +219,8 @@ def main(argv=None) -> int:
     p.add_argument("--train", default="{}", help="TrainConfig fields to replace (JSON)")
     p.add_argument("--model", default="{}", help="UNetConfig fields to replace (JSON)")
     p.add_argument("--n", type=int, default=32, help="unconditional blocks to segment")
+    p.add_argument("--level", type=int, help="train a fresh network at this level only")
+    p.add_argument("--steps", type=int, default=1000, help="with --level: training steps")
     args = p.parse_args(argv)
     if not (args.data / "data" / "blocks" / "metadata.json").is_file():
         p.error(f"--data: {args.data} has no data/blocks; run the data stage first")
@@ -162,6 +228,17 @@ def main(argv=None) -> int:
     model = replace_fields(cfg.train.model, json.loads(args.model))
     train = replace_fields(dataclasses.replace(cfg.train, model=model), json.loads(args.train))
     cfg = dataclasses.replace(cfg, train=train)
+    if args.level is not None:
+        if not 0 <= args.level < train.num_diffusion_steps or args.steps < 1:
+            p.error(f"--level: expected 0..{train.num_diffusion_steps - 1} and --steps >= 1")
+        path = args.out / f"fixed_level_{args.level}.json"
+        if path.exists():
+            p.error(f"--out: {path} exists; choose another folder")
+        args.out.mkdir(parents=True, exist_ok=True)
+        result = fixed_level(cfg, args.data, args.level, args.steps)
+        path.write_text(json.dumps(result, indent=1))
+        print(json.dumps(result["x0"]))
+        return 0
     result = probe(cfg, args.data, args.out, schedule=args.schedule, n=args.n)
     for t, row in result["x0"].items():
         print(f"t={t:>3} " + " ".join(f"{k} {v:.3f}" for k, v in row.items()))
