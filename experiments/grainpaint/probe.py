@@ -169,7 +169,7 @@ def fixed_level(cfg, data: Path, level: int, steps: int, *, seed: int = 0) -> di
     from jaxmicro.train import make_schedule
 
     alpha_bars = np.asarray(make_schedule(cfg.train).alpha_bars, np.float64)
-    ab, batch = float(alpha_bars[level]), cfg.train.batch_size
+    signal, noise = float(np.sqrt(alpha_bars[level])), float(np.sqrt(1 - alpha_bars[level]))
     folder = data / "data" / "blocks"
     total = read_metadata(folder)["n_samples"]
     every = Loader(folder, total, jax.random.key(seed)).samples(np.arange(total))
@@ -179,7 +179,7 @@ def fixed_level(cfg, data: Path, level: int, steps: int, *, seed: int = 0) -> di
     @jax.jit
     def step(params, opt, x0, key):
         eps = jax.random.normal(key, x0.shape)
-        x_t = np.sqrt(ab) * x0 + np.sqrt(1 - ab) * eps
+        x_t = signal * x0 + noise * eps
 
         def loss(p):
             pred = nnx.merge(graphdef, p)(x_t, jnp.full(x0.shape[:1], level))
@@ -192,7 +192,7 @@ def fixed_level(cfg, data: Path, level: int, steps: int, *, seed: int = 0) -> di
     rng, key, opt = np.random.default_rng(seed), jax.random.key(seed + 1), tx.init(params)
     losses = []
     for i in range(steps):
-        index = rng.choice(total, batch, replace=False)
+        index = rng.choice(total, cfg.train.batch_size, replace=False)
         values = jax.random.key(1000 + i)  # fresh grain values every step
         x0 = training_fields(every[index], "grain-values", key=values, index=index)
         key, sub = jax.random.split(key)
