@@ -7,18 +7,9 @@ behaviour pass float32 arrays explicitly. The run is dominated by compiling many
 on the heavy modules). XLA's own HLO passes still run; values differ from the optimized build
 only by rounding (two_point, its gradient and a conductivity solve in float64: at most 1 ulp;
 a UNet forward: bit-identical). Subprocesses inherit it.
-
-Each test process also keeps a persistent compilation cache in its own temporary folder: tests
-build the same programs again and again (every ``fit``, ``load_model`` or command makes new
-closures, so jit's in-memory cache misses while the compiled program is the same), and a hit
-skips XLA's compilation. The folder is the process's own, so no two processes read and write
-one cache at once, and it is removed at exit.
 """
 
-import atexit
 import os
-import shutil
-import tempfile
 
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "")
@@ -29,10 +20,6 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
-_CACHE = tempfile.mkdtemp(prefix="jaxmicro-tests-xla-")
-atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
-jax.config.update("jax_compilation_cache_dir", _CACHE)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.02)
 
 
 def pytest_collection_modifyitems(items):
