@@ -45,16 +45,23 @@ NUM_BLOCKS = 32
 MIN_GRAIN = 20  # voxels: grains whose inner spread is measured
 
 
-def _training_blocks(data: Path, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` training blocks (at most the dataset's) spread over the dataset: grain IDs
-    ``(n, *block)`` and their grain-value fields."""
-    from jaxmicro.data import Loader, read_metadata, training_fields
+def _block_ids(data: Path, spread: int | None = None) -> np.ndarray:
+    """Grain IDs ``(n, *block)`` of the run's training blocks: all of them, or ``spread`` (at
+    most the dataset's) evenly spread over the dataset."""
+    from jaxmicro.data import Loader, read_metadata
 
     folder = data / "data" / "blocks"
     total = read_metadata(folder)["n_samples"]
-    n = min(n, total)
-    spread = np.linspace(0, total - 1, n).astype(int)
-    ids = Loader(folder, n, jax.random.key(seed)).samples(spread)
+    index = np.arange(total) if spread is None else np.linspace(0, total - 1, min(spread, total))
+    return Loader(folder, 1, jax.random.key(0)).samples(index.astype(int))
+
+
+def _training_blocks(data: Path, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` training blocks spread over the dataset: grain IDs ``(n, *block)`` and their
+    grain-value fields."""
+    from jaxmicro.data import training_fields
+
+    ids = _block_ids(data, n)
     fields = training_fields(ids, "grain-values", key=jax.random.key(seed))[..., 0]
     return ids, fields
 
@@ -130,16 +137,17 @@ def probe(cfg, data: Path, out: Path, *, schedule: str, n: int, seed: int = 1) -
     config = run.train_config(cfg, schedule, data / "data" / "blocks")
     fit(config, out, resume=True)
     model = load_model(out)
+    eps_fn = model.eps_fn()  # one network function (one compilation) for both measurements
     ids, fields = _training_blocks(data, NUM_BLOCKS, seed)
     shape = (*ids.shape[1:], 1)
     blocks = np.asarray(
-        ddpm_sample(jax.random.key(seed), model.eps_fn(), model.schedule, shape, num_samples=n)
+        ddpm_sample(jax.random.key(seed), eps_fn, model.schedule, shape, num_samples=n)
     )[..., 0]
     result = {
         "train": dataclasses.asdict(config),
         "steps": run.read_metrics(out)[-1]["step"],
         "x0": x0_errors(
-            model.eps_fn(),
+            eps_fn,
             model.schedule.alpha_bars,
             ids,
             fields,
@@ -164,15 +172,14 @@ def fixed_level(cfg, data: Path, level: int, steps: int, *, seed: int = 0) -> di
     import optax
     from flax import nnx
 
-    from jaxmicro.data import Loader, read_metadata, training_fields
+    from jaxmicro.data import training_fields
     from jaxmicro.nn import UNet
     from jaxmicro.train import make_schedule
 
     alpha_bars = np.asarray(make_schedule(cfg.train).alpha_bars, np.float64)
     signal, noise = float(np.sqrt(alpha_bars[level])), float(np.sqrt(1 - alpha_bars[level]))
-    folder = data / "data" / "blocks"
-    total = read_metadata(folder)["n_samples"]
-    every = Loader(folder, total, jax.random.key(seed)).samples(np.arange(total))
+    every = _block_ids(data)
+    total = len(every)
     graphdef, params = nnx.split(UNet(cfg.train.model, rngs=nnx.Rngs(seed)))
     tx = optax.adam(cfg.train.learning_rate)
 
