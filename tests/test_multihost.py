@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jaxmicro.cli.launch import with_cpu_devices
+
 # Module fixtures are built once (--dist loadfile: a module runs on one worker); a long unit.
 pytestmark = pytest.mark.heavy
 
@@ -42,10 +44,8 @@ def _free_port() -> int:
 def _env(root: Path, devices: int | None = None) -> dict:
     env = dict(os.environ)
     env["JAX_PLATFORMS"] = "cpu"
-    if devices is not None:
-        env["XLA_FLAGS"] = (
-            f"--xla_force_host_platform_device_count={devices} --xla_backend_optimization_level=0"
-        )
+    if devices is not None:  # the test run's compile flags (conftest), its own device count
+        env["XLA_FLAGS"] = with_cpu_devices(env.get("XLA_FLAGS", ""), devices)
     env.pop("JAX_ENABLE_X64", None)
     # The runs share compiled programs (the same program in two processes, a resumed run):
     # compilation, not sampling, is what costs time here.

@@ -48,6 +48,19 @@ def _init(cfg, cls=UNet):
     return graphdef, init()
 
 
+@functools.partial(jax.jit, static_argnums=2)
+def _perturbed(state, key, scale: float):
+    """``state`` plus Gaussian noise of standard deviation ``scale`` on every leaf (one program:
+    leaf by leaf eagerly, it compiled a few dozen small ones)."""
+    leaves, treedef = jax.tree.flatten(state)
+    keys = jax.random.split(key, len(leaves))
+    noisy = [
+        p + scale * jax.random.normal(k, p.shape, p.dtype)
+        for p, k in zip(leaves, keys, strict=True)
+    ]
+    return jax.tree.unflatten(treedef, noisy)
+
+
 @pytest.mark.parametrize("cfg,spatial", [(TINY2D, (8, 8)), (TINY3D, (4, 4, 4))])
 def test_unet_shapes_dtypes_and_jit(cfg, spatial):
     graphdef, state = _init(cfg)
@@ -77,8 +90,7 @@ def test_unet_periodic_commutes_with_shifts(periodic):
     the seams) shifts the output by the same; zero padding breaks this at the edges."""
     cfg = dataclasses.replace(TINY2D, periodic=periodic)
     graphdef, state = _init(cfg)
-    keys = iter(jax.random.split(jax.random.key(5), len(jax.tree.leaves(state))))
-    state = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(next(keys), p.shape, p.dtype), state)
+    state = _perturbed(state, jax.random.key(5), 0.1)
     x = jax.random.normal(jax.random.key(4), (2, 8, 8, 1), jnp.float32)
     t = jnp.array([3, 400])
     step = 2 ** (len(cfg.channels) - 1)

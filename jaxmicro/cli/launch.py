@@ -47,17 +47,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def with_cpu_devices(xla_flags: str, count: int) -> str:
+    """``XLA_FLAGS`` with its host device count set to ``count`` (other flags kept)."""
+    name = "--xla_force_host_platform_device_count"
+    flags = [f for f in xla_flags.split() if not f.startswith(name)]
+    return " ".join([*flags, f"{name}={count}"])
+
+
 def _environment(args, index: int) -> dict:
     import os
 
     env = dict(os.environ)
     if args.cpu_devices:
         env["JAX_PLATFORMS"] = "cpu"
-        flags = env.get("XLA_FLAGS", "").split()
-        flags = [f for f in flags if not f.startswith("--xla_force_host_platform_device_count")]
-        env["XLA_FLAGS"] = " ".join(
-            [*flags, f"--xla_force_host_platform_device_count={args.cpu_devices}"]
-        )
+        env["XLA_FLAGS"] = with_cpu_devices(env.get("XLA_FLAGS", ""), args.cpu_devices)
     if args.gpus_per_process:
         g = args.gpus_per_process
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(index * g + k) for k in range(g))
