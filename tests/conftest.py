@@ -33,12 +33,14 @@ def _known(flag: str) -> bool:
     return probe.returncode == 0
 
 
-# Decided once by the controller; xdist workers and test subprocesses inherit the result.
+# Decided once by the controller (or preset, to compare flags); xdist workers and test
+# subprocesses inherit the result.
 if "JAXMICRO_TEST_XLA_FLAGS" not in os.environ:
     flags = f"{os.environ.get('XLA_FLAGS', '')} {_FLAGS}"
     if _known(_LEGACY_EMITTERS):
         flags += f" {_LEGACY_EMITTERS}"
-    os.environ["JAXMICRO_TEST_XLA_FLAGS"] = os.environ["XLA_FLAGS"] = flags.strip()
+    os.environ["JAXMICRO_TEST_XLA_FLAGS"] = flags.strip()
+os.environ["XLA_FLAGS"] = os.environ["JAXMICRO_TEST_XLA_FLAGS"]
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import jax  # noqa: E402
