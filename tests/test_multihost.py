@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxmicro.cli.launch import with_cpu_devices
+from jaxmicro.cli.launch import free_port, with_cpu_devices
 
 # Module fixtures are built once (--dist loadfile: a module runs on one worker); a long unit.
 pytestmark = pytest.mark.heavy
@@ -33,12 +32,6 @@ pytestmark = pytest.mark.heavy
 HERE = Path(__file__).resolve()
 TIMEOUT = 300
 TRAIN_STEPS = 4
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(root: Path, devices: int | None = None) -> dict:
@@ -57,7 +50,7 @@ def _env(root: Path, devices: int | None = None) -> dict:
 def _run(role: str, out: Path, processes: int, *extra: str) -> float:
     """Runs ``role`` as ``processes`` children (4 devices in all); returns the wall seconds."""
     out.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     start = time.perf_counter()
     procs = [
         subprocess.Popen(

@@ -7,6 +7,7 @@ property in the right direction, and with guidance scale 0 the condition is igno
 exercised on the same run, and every shipped model samples through `--model`.
 """
 
+import dataclasses
 import json
 
 import jax
@@ -18,6 +19,7 @@ from jaxmicro.cli import main
 from jaxmicro.data import write_dataset
 from jaxmicro.nn import UNetConfig
 from jaxmicro.train import DataConfig, TrainConfig, export_model, fit, generate, load_model
+from jaxmicro.train.sampling import _compiled_sampler
 
 # Module fixtures are built once (--dist loadfile: a module runs on one worker); a long unit.
 pytestmark = pytest.mark.heavy
@@ -163,6 +165,31 @@ def test_sample_command_takes_the_cards_eta(conditional_run, tmp_path, monkeypat
         assert eta == (0.0 if name == "zero" else 1.0)
     assert np.abs(runs["card"] - runs["zero"]).max() > 1e-3
     assert load_model(root / "run").ddim_eta == 0.0  # no card: deterministic DDIM
+
+
+def test_runs_that_differ_only_in_training_share_the_compiled_sampler(conditional_run):
+    """The sampler cache is keyed on what sampling reads (network, schedule, parameterization):
+    another name, data path or optimizer reuses the program; another schedule compiles anew."""
+    root, _ = conditional_run
+    model = load_model(root / "run")
+    options = dict(steps=3, conditions=None)
+    x = generate(jax.random.key(2), model, 4, **options)
+    before = _compiled_sampler.cache_info()
+    renamed = dataclasses.replace(
+        model.config,
+        name="other",
+        data=dataclasses.replace(model.config.data, path="elsewhere"),
+        learning_rate=1.0,
+        num_train_steps=7,
+        lr_cycles=(3, 4),
+    )
+    y = generate(jax.random.key(2), dataclasses.replace(model, config=renamed), 4, **options)
+    after = _compiled_sampler.cache_info()
+    np.testing.assert_array_equal(x, y)
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+    rescheduled = dataclasses.replace(model.config, beta_end=0.1)
+    generate(jax.random.key(2), dataclasses.replace(model, config=rescheduled), 4, **options)
+    assert _compiled_sampler.cache_info().misses == after.misses + 1
 
 
 @pytest.mark.parametrize("name", pretrained.names())

@@ -39,7 +39,8 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the coordinator's, when none is given)."""
     import socket
 
     with socket.socket() as s:
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')}: expected a count >= 1, got {value}")
-    port = args.port or _free_port()
+    port = args.port or free_port()
     procs = []
     for i in range(args.processes):
         flags = [f"--coordinator=127.0.0.1:{port}", f"--num-processes={args.processes}"]

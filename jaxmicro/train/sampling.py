@@ -20,7 +20,7 @@ import numpy as np
 from flax import nnx
 
 from jaxmicro.diffusion import ddim_sample, ddpm_sample
-from jaxmicro.train.config import FAST_COMPILE, config_to_dict
+from jaxmicro.train.config import FAST_COMPILE, TrainConfig, config_to_dict
 from jaxmicro.train.parallel import gather
 
 __all__ = ["generate", "field_images", "save_grid"]
@@ -143,14 +143,30 @@ def generate(
     return x
 
 
+# What a sampler reads from a training config: the network, the schedule, how its output is read.
+_SAMPLER_FIELDS = (
+    "model",
+    "schedule",
+    "num_diffusion_steps",
+    "beta_start",
+    "beta_end",
+    "parameterization",
+    "fast_compile",
+)
+
+
 def config_key(config) -> str:
-    """A hashable key of a training config (its sorted JSON), for caches of compiled programs."""
-    return json.dumps(config_to_dict(config), sort_keys=True, default=str)
+    """A hashable key of what a sampler reads from a training config, for caches of compiled
+    programs: the sorted JSON of a ``TrainConfig`` that keeps ``config``'s network, schedule,
+    parameterization and ``fast_compile`` and the defaults elsewhere, so runs that differ only in
+    name, data, conditions' names or optimizer share their compiled samplers."""
+    kept = TrainConfig(**{name: getattr(config, name) for name in _SAMPLER_FIELDS})
+    return json.dumps(config_to_dict(kept), sort_keys=True, default=str)
 
 
 def network_eps_fn(graphdef, state, config_json: str, **options):
-    """``(eps_fn, schedule)`` of the network ``nnx.merge(graphdef, state)`` trained with the
-    config of :func:`config_key` ``config_json``: ``jaxmicro.train.denoiser`` with the config's
+    """``(eps_fn, schedule)`` of the network ``nnx.merge(graphdef, state)`` trained with a
+    config whose :func:`config_key` is ``config_json``: ``jaxmicro.train.denoiser`` with its
     parameterization and variance, ``options`` passed on (conditions, guidance, mesh, ...).
     Built inside the jitted programs that take the network state as an argument."""
     from jaxmicro.train.config import TrainConfig, config_from_dict, make_schedule
@@ -184,8 +200,9 @@ def _compiled_sampler(
 ):
     """The jitted sampler ``run(network_state, key, conditions)`` of one setting.
 
-    Cached on the network's structure, the config and the settings (not on parameter values), so
-    repeated ``generate`` calls (chunks, condition values, checkpoints) compile once.
+    Cached on the network's structure, the config's ``config_key`` and the settings (not on
+    parameter values), so repeated ``generate`` calls (chunks, condition values, checkpoints, runs
+    of one architecture and schedule) compile once.
     """
     from jaxmicro.train.config import TrainConfig, config_from_dict
 
