@@ -1,7 +1,9 @@
 """Tests of jaxmicro.train.autoencoder: VAE training, exact resume, scale, export, latents."""
 
+import hashlib
 import json
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -19,7 +21,7 @@ from jaxmicro.train.autoencoder import (
     encode_dataset,
     export_autoencoder,
     fit_vae,
-    latent_scale,
+    latent_standardization,
     load_autoencoder,
     load_vae_config,
     reconstruction_quality,
@@ -110,9 +112,13 @@ def test_training_reduces_reconstruction_error_and_scales_latents(dataset, train
     assert {"loss", "mse", "kl", "grad_norm"} <= set(records[-1])
     z = np.asarray(ae.encode(x, batch_size=8))  # the shape compiled for the scale
     assert z.shape == (32, 4, 4, 2) and z.dtype == np.float32
-    # the stored scale gives the (evenly spaced, here all 32) training latents unit std
-    assert abs(z.std() - 1.0) < 1e-4
-    assert json.loads((run / "scale.json").read_text())["step"] == 200
+    # the stored standardization gives the (evenly spaced, here all 32) training latents zero
+    # mean and unit std in every channel
+    channels = z.reshape(-1, 2)
+    np.testing.assert_allclose(channels.mean(0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(channels.std(0), 1.0, atol=1e-4)
+    record = json.loads((run / "scale.json").read_text())
+    assert record["step"] == 200 and len(record["shift"]) == len(record["scale"]) == 2
     recon = np.asarray(ae.reconstruct(x, batch_size=8))
     trained_mse = float(np.mean((recon - x) ** 2))
     initial = np.asarray(untrained(cfg).reconstruct(x, batch_size=8))
@@ -167,7 +173,8 @@ def test_export_then_load_decodes_identically(tmp_path, trained):
     dest = export_autoencoder(run, tmp_path / "exported")
     assert sorted(p.name for p in dest.iterdir()) == ["params.npz", "vae_config.json"]
     loaded = load_autoencoder(dest)
-    assert loaded.scale == ae.scale and loaded.config == ae.config and loaded.step == ae.step
+    assert (loaded.shift, loaded.scale) == (ae.shift, ae.scale) and any(ae.shift)
+    assert loaded.config == ae.config and loaded.step == ae.step
     assert loaded.fingerprint == ae.fingerprint
     z = jax.random.normal(jax.random.key(3), (8, 4, 4, 2), np.float32)
     np.testing.assert_array_equal(loaded.decode(z), ae.decode(z))
@@ -188,7 +195,8 @@ def test_encode_dataset_is_cached_resumable_and_copies_labels(
     meta = encode_dataset(ae, dataset, tmp_path / "lat", progress=False)
     assert meta["kind"] == "latents" and meta["n_samples"] == 32
     assert meta["sample_shape"] == [4, 4, 2] and meta["dtype"] == "float32"
-    assert meta["scale"] == ae.scale and meta["source_dir"] == str(dataset.resolve())
+    assert (meta["shift"], meta["scale"]) == (list(ae.shift), list(ae.scale))
+    assert meta["source_dir"] == str(dataset.resolve())
     loader = ae_module.Loader(tmp_path / "lat", 1, jax.random.key(0))
     np.testing.assert_array_equal(loader.labels["split"], labels["split"])
     np.testing.assert_array_equal(loader.labels["first_colour"], labels["first_colour"])
@@ -200,7 +208,8 @@ def test_encode_dataset_is_cached_resumable_and_copies_labels(
     assert encode_dataset(ae, dataset, tmp_path / "lat", progress=False) == meta
     assert os.stat(tmp_path / "lat" / "metadata.json").st_mtime_ns == stamp
     with pytest.raises(ValueError, match="out_dir"):  # another autoencoder, same folder
-        encode_dataset(ae.with_scale(2 * ae.scale), dataset, tmp_path / "lat", progress=False)
+        other = ae.with_scale(ae.scale, np.add(ae.shift, 1.0))
+        encode_dataset(other, dataset, tmp_path / "lat", progress=False)
 
     # interrupted after two of four chunks: no metadata; the next call does the other two
     monkeypatch.setattr(ae_module, "_CHUNK", 8)
@@ -260,15 +269,55 @@ def test_compare_reconstructions_agreement():
         compare_reconstructions(x, x, palette=PALETTE[:, :2])
 
 
-def test_latent_scale_of_constant_latents_is_refused(trained):
+def test_latent_standardization_undoes_its_own_and_refuses_constant_latents(trained):
     ae = load_autoencoder(trained[0])
-    assert latent_scale(ae.with_scale(1.0), two_colour_fields(8)[0]) > 0
+    x = two_colour_fields(8)[0]
+    raw = np.asarray(ae.with_scale(1.0).encode(x), np.float64).reshape(-1, 2)
+    shift, scale = latent_standardization(ae.with_scale(1.0), x)
+    np.testing.assert_allclose(shift, raw.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(scale, 1 / raw.std(0), rtol=1e-6)
+    # computed through any other standardization, the result is the same
+    other = latent_standardization(ae.with_scale((0.5, 3.0), (1.0, -2.0)), x)
+    np.testing.assert_allclose(np.ravel(other), np.ravel((shift, scale)), rtol=1e-4)
+    # decoding inverts encoding whatever the standardization
+    np.testing.assert_allclose(
+        ae.with_scale(scale, shift).reconstruct(x), ae.with_scale(1.0).reconstruct(x), atol=1e-5
+    )
     zero = Autoencoder(ae.config, ae.network, 1.0)
     import jax.numpy as jnp
 
     zero._params = jax.tree.map(jnp.zeros_like, zero._params)
-    with pytest.raises(ValueError, match="standard deviation"):
-        latent_scale(zero, two_colour_fields(8)[0])
+    with pytest.raises(ValueError, match="standard deviations"):
+        latent_standardization(zero, x)
+    with pytest.raises(ValueError, match="scale"):
+        Autoencoder(ae.config, ae.network, (1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match="shift"):
+        Autoencoder(ae.config, ae.network, 1.0, (0.0, float("nan")))
+
+
+def test_a_record_from_before_shifts_loads_as_a_global_scale(tmp_path, trained):
+    """Runs whose ``scale.json`` holds one scale and no shift (before per-channel
+    standardization) keep it, and its fingerprint, so their latents and UNets stay valid; a
+    finished run called again does not rewrite its record."""
+    run, cfg, _ = trained
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    (old / "scale.json").write_text(json.dumps({"step": 200, "scale": 1.5, "num_samples": 32}))
+    ae = load_autoencoder(old)
+    assert ae.scale == (1.5, 1.5) and ae.shift == (0.0, 0.0)
+    x = two_colour_fields(4)[0]
+    raw = np.asarray(ae.with_scale(1.0).encode(x))
+    np.testing.assert_allclose(ae.encode(x), 1.5 * raw, rtol=1e-6)
+    digest = hashlib.sha256()
+    digest.update(json.dumps(config_to_dict(ae.config), sort_keys=True).encode())
+    digest.update(repr(1.5).encode())
+    for path, leaf in jax.tree_util.tree_flatten_with_path(ae.variables)[0]:
+        digest.update(jax.tree_util.keystr(path).encode())
+        digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    assert ae.fingerprint == digest.hexdigest()
+    stamp = os.stat(old / "scale.json").st_mtime_ns
+    fit_vae(cfg, old, resume=True, num_devices=4, progress=False)
+    assert os.stat(old / "scale.json").st_mtime_ns == stamp
 
 
 def test_cli_train_export_and_encode(tmp_path, dataset, trained, capsys):

@@ -340,9 +340,14 @@ def training_record(run: Path) -> dict:
     }
 
 
+def _round(value: float | None) -> float | None:
+    """``value`` rounded to 4 decimals for a model card; None (not measurable) stays None."""
+    return None if value is None else round(value, 4)
+
+
 def _rounded(table: dict) -> dict:
     """``{statistic: {measure: value}}`` with the values rounded to 4 decimals (model cards)."""
-    return {k: {m: round(v, 4) for m, v in d.items()} for k, d in table.items()}
+    return {k: {m: _round(v) for m, v in d.items()} for k, d in table.items()}
 
 
 def export(cfg, out: Path, dest: Path | None = None) -> Path | None:
@@ -368,8 +373,8 @@ def export(cfg, out: Path, dest: Path | None = None) -> Path | None:
         "metrics": {
             "table1": _rounded(t1["generated"]),
             "table1_floor": _rounded(t1["floor"]),
-            "r2_n_grains": round(results["control"]["n_grains"]["random"]["r2"], 4),
-            "r2_mean_sphericity": round(results["control"]["mean_sphericity"]["random"]["r2"], 4),
+            "r2_n_grains": _round(results["control"]["n_grains"]["random"]["r2"]),
+            "r2_mean_sphericity": _round(results["control"]["mean_sphericity"]["random"]["r2"]),
             "guidance_scale": results["control"]["guidance_scale"],
             "sampler_steps": cfg.sampler_steps,
         },

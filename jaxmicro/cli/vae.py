@@ -85,6 +85,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from jaxmicro.train.autoencoder import encode_dataset, load_autoencoder
 
     meta = encode_dataset(
@@ -97,7 +99,11 @@ def run_encode(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     shape = "x".join(str(s) for s in meta["sample_shape"])
-    print(f"{meta['n_samples']} latents of shape {shape} (scale {meta['scale']:.5g}) -> {args.out}")
+    stats = ", ".join(
+        f"{name} {' '.join(f'{v:.4g}' for v in np.atleast_1d(meta.get(name, 0.0)))}"
+        for name in ("shift", "scale")
+    )
+    print(f"{meta['n_samples']} latents of shape {shape} ({stats}) -> {args.out}")
     return 0
 
 
