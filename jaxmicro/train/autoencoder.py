@@ -413,9 +413,9 @@ def fit_vae(
         stop_after=stop_after,
         progress=progress,
     )
-    if jax.process_index() == 0 and _read_standardization(out, int(state.step)) is None:
+    if jax.process_index() == 0:
         network = nnx.merge(graphdef, state.ema, state.rest)
-        _write_scale(out, config, Autoencoder(config.model, network, 1.0), int(state.step))
+        _standardization(out, config, Autoencoder(config.model, network, 1.0), int(state.step))
     return records
 
 
@@ -428,27 +428,25 @@ def _scale_fields(config: VAETrainConfig, run: Path) -> np.ndarray:
     return _fields_of(loader, index, representation, config.data.seed)
 
 
-def _write_scale(
-    run: Path, config: VAETrainConfig, unscaled: Autoencoder, step: int
-) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def _standardization(run: Path, config: VAETrainConfig, unscaled: Autoencoder, step: int):
+    """``(shift, scale)`` of the run's parameters at ``step``: read from ``scale.json`` when it
+    belongs to ``step`` (a record without ``shift``: a global scale, as trained before), else
+    computed from the training fields and stored there (only computed in a read-only folder)."""
+    path = run / SCALE_FILE
+    if path.is_file():
+        record = json.loads(path.read_text())
+        if record.get("step") == step:
+            return record.get("shift", 0.0), record["scale"]
     fields = _scale_fields(config, run)
     shift, scale = latent_standardization(unscaled, fields)
     record = {"step": int(step), "shift": shift, "scale": scale, "num_samples": len(fields)}
     tmp = run / f".{SCALE_FILE}.tmp"
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, run / SCALE_FILE)
+    try:
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, path)
+    except OSError:  # a read-only run folder: computed, not cached
+        pass
     return shift, scale
-
-
-def _read_standardization(run: Path, step: int):
-    """``(shift, scale)`` of ``run``'s ``scale.json`` when it belongs to ``step``, else None."""
-    path = run / SCALE_FILE
-    if not path.is_file():
-        return None
-    record = json.loads(path.read_text())
-    if record.get("step") != step:
-        return None
-    return record.get("shift", 0.0), record["scale"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -669,13 +667,7 @@ def load_autoencoder(path: str | Path) -> Autoencoder:
         raise ValueError(f"autoencoder: {folder} has {VAE_CONFIG_FILE} but no checkpoints/")
     config, network, step = _restore_run(folder)
     unscaled = Autoencoder(config.model, network, 1.0, path=folder, step=step)
-    stats = _read_standardization(folder, step)
-    if stats is None:
-        try:
-            stats = _write_scale(folder, config, unscaled, step)
-        except OSError:  # a read-only run folder: compute, do not cache
-            stats = latent_standardization(unscaled, _scale_fields(config, folder))
-    shift, scale = stats
+    shift, scale = _standardization(folder, config, unscaled, step)
     return unscaled.with_scale(scale, shift)
 
 

@@ -20,7 +20,13 @@ import numpy as np
 from flax import nnx
 
 from jaxmicro.diffusion import ddim_sample, ddpm_sample
-from jaxmicro.train.config import FAST_COMPILE, TrainConfig, config_to_dict
+from jaxmicro.train.config import (
+    FAST_COMPILE,
+    TrainConfig,
+    config_from_dict,
+    config_to_dict,
+    make_schedule,
+)
 from jaxmicro.train.parallel import gather
 
 __all__ = ["generate", "field_images", "save_grid"]
@@ -169,7 +175,6 @@ def network_eps_fn(graphdef, state, config_json: str, **options):
     config whose :func:`config_key` is ``config_json``: ``jaxmicro.train.denoiser`` with its
     parameterization and variance, ``options`` passed on (conditions, guidance, mesh, ...).
     Built inside the jitted programs that take the network state as an argument."""
-    from jaxmicro.train.config import TrainConfig, config_from_dict, make_schedule
     from jaxmicro.train.denoiser import denoiser, unet_apply
 
     config = config_from_dict(TrainConfig, json.loads(config_json))
@@ -204,8 +209,6 @@ def _compiled_sampler(
     parameter values), so repeated ``generate`` calls (chunks, condition values, checkpoints, runs
     of one architecture and schedule) compile once.
     """
-    from jaxmicro.train.config import TrainConfig, config_from_dict
-
     fast = config_from_dict(TrainConfig, json.loads(config_json)).fast_compile
 
     def run(state, key, conditions):
